@@ -1,0 +1,285 @@
+"""The meta-estimator shared by ESPROClassifier and DeepEnsembleClassifier."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet, NeuralNetClassifier
+
+from ._members import Member, SimplexSpec, fit_member
+from .modules import MLP
+from .simplex import forward_networks
+
+__all__ = ["BaseSimplexEnsemble", "default_estimator"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def default_estimator() -> NeuralNetClassifier:
+    """The skorch template used when ``estimator=None``.
+
+    A :class:`~skspro.modules.MLP` with two hidden layers of 128 units,
+    cross-entropy, Adam (lr 1e-3), batch size 64, 40 epochs, no internal
+    validation split. Input and output sizes are filled in at fit. Scale
+    your features first (e.g. ``StandardScaler`` in a ``Pipeline``).
+
+    Returns
+    -------
+    skorch.NeuralNetClassifier
+        An unfitted template.
+    """
+    return NeuralNetClassifier(
+        MLP,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=64,
+        max_epochs=40,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
+    )
+
+
+class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
+    """Members cloned from a skorch template, each with a simplex of weights.
+
+    Subclasses define :meth:`_simplex_spec`. Fitted attributes are
+    documented on the public estimators.
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [NeuralNet, None],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def _simplex_spec(self) -> SimplexSpec:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fit
+    def _template(self, X: np.ndarray, n_classes: int) -> NeuralNet:
+        template = default_estimator() if self.estimator is None else clone(self.estimator)
+        params = template.get_params(deep=False)
+        if params.get("module") is MLP:
+            # Fill in the sizes of skspro's own MLP unless the user set them.
+            fill = {"module__input_dim": int(np.prod(X.shape[1:])), "module__n_classes": n_classes}
+            template.set_params(**{k: v for k, v in fill.items() if k not in params})
+        return template
+
+    def _validate_training_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            allow_nd=True,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=2,
+            y_numeric=False,
+        )
+        check_classification_targets(y)
+        encoder = LabelEncoder()
+        y_encoded = encoder.fit_transform(y).astype(np.int64)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got only class "
+                f"{self.classes_[0]!r}. Check the labels (or the split that produced them)."
+            )
+        self._input_shape = X.shape[1:]
+        return np.ascontiguousarray(X, dtype=np.float32), y_encoded
+
+    def _n_threads(self, n_jobs: int) -> int | None:
+        if n_jobs == 1:
+            return None
+        return max(1, torch.get_num_threads() // n_jobs)
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Train the members and grow their simplexes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training inputs; higher-dimensional arrays (e.g. images shaped
+            ``(n, channels, height, width)``) are passed to the module as they
+            are. Cast to float32.
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable type).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y_encoded = self._validate_training_data(X, y)
+        spec = self._simplex_spec()
+        template = self._template(X, len(self.classes_))
+        rng = check_random_state(self.random_state)
+        self._seeds = rng.randint(_MAX_SEED, size=self.n_members)
+        n_jobs = effective_n_jobs(self.n_jobs)
+        start = time.perf_counter()
+        members: list[Member] = Parallel(n_jobs=self.n_jobs)(
+            delayed(fit_member)(
+                template,
+                X,
+                y_encoded,
+                int(seed),
+                spec,
+                name=f"{type(self).__name__} member {i + 1}/{self.n_members}",
+                verbose=self.verbose,
+                n_threads=self._n_threads(n_jobs),
+            )
+            for i, seed in enumerate(self._seeds)
+        )
+        self.fit_time_ = time.perf_counter() - start
+        self._check_output_size(members[0], X)
+        self._set_fitted_members(members)
+        return self
+
+    def _check_output_size(self, member: Member, X: np.ndarray) -> None:
+        out = self._member_proba(member, torch.as_tensor(X[:2]), reduce=False)
+        n_out = out.shape[-1]
+        if out.dim() != 3 or n_out != len(self.classes_):
+            raise ValueError(
+                f"The module returns {n_out} outputs per row but y has {len(self.classes_)} classes "
+                f"({list(self.classes_)[:10]}). Make the module's last layer produce "
+                f"{len(self.classes_)} outputs (e.g. set estimator__module__n_classes)."
+            )
+
+    def _set_fitted_members(self, members: list[Member]) -> None:
+        self.estimators_ = [m.net for m in members]
+        self.simplexes_ = [m.simplex for m in members]
+        self.sample_weights_ = [m.sample_weights.cpu().numpy() for m in members]
+        self.log_volumes_ = np.array([m.log_volumes for m in members], dtype=np.float64).reshape(
+            len(members), -1
+        )
+        self.relative_edge_lengths_ = np.array(
+            [
+                (s.edge_lengths()[1:] / s.edge_lengths().new_tensor(float(s.flat()[0].double().norm()))).numpy()
+                for s in self.simplexes_
+            ],
+            dtype=np.float64,
+        ).reshape(len(members), -1)
+        self.vertex_histories_ = [m.vertex_histories for m in members]
+        self.member_fit_times_ = np.array([m.fit_time for m in members])
+        self.vertex_fit_times_ = np.array([m.vertex_times for m in members], dtype=np.float64).reshape(
+            len(members), -1
+        )
+        self._members = members
+        self.n_networks_ = sum(len(w) for w in self.sample_weights_)
+
+    # -------------------------------------------------------------- predict
+    def _member_proba(self, member: Member, X: torch.Tensor, reduce: bool) -> torch.Tensor:
+        """Probabilities of a member's sampled networks: (S, n, C), or their sum (n, C)."""
+        net = member.net
+        module = net.module_
+        device = next(iter(member.simplex.params.values())).device
+        nonlinearity = net._get_predict_nonlinearity()
+
+        def to_proba(outputs: torch.Tensor) -> torch.Tensor:
+            return nonlinearity(outputs.to(torch.float64))
+
+        buffers = {name: b for name, b in module.named_buffers()}
+        buffers.update(member.norm_buffers)
+        batched = frozenset(member.norm_buffers)
+        weights = member.sample_weights
+        x = X.to(device)
+        was_training = module.training
+        module.eval()
+        outputs = []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(weights), self._network_chunk):
+                    chunk = slice(start, start + self._network_chunk)
+                    params = member.simplex.combine(weights[chunk])
+                    chunk_buffers = {n: (b[chunk] if n in batched else b) for n, b in buffers.items()}
+                    proba = forward_networks(
+                        module, params, chunk_buffers, x, batched_buffers=batched, transform=to_proba
+                    )
+                    outputs.append(proba.sum(0) if reduce else proba)
+        finally:
+            module.train(was_training)
+        if reduce:
+            return torch.stack(outputs).sum(0).cpu()
+        return torch.cat(outputs).cpu()
+
+    _network_chunk = 32
+
+    def _validate_predict_data(self, X) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64])
+        if X.shape[1:] != self._input_shape:
+            raise ValueError(
+                f"X has row shape {X.shape[1:]}, but {type(self).__name__} was fitted on rows of shape "
+                f"{self._input_shape}. Pass inputs shaped like the training data."
+            )
+        return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+
+    def predict_proba_networks(self, X) -> np.ndarray:
+        """Class probabilities of every network evaluated at predict time.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_networks_, n_samples, n_classes)
+            Member by member, each member's sampled networks in the order of
+            ``sample_weights_``. Their mean over axis 0 is
+            :meth:`predict_proba`; their spread measures epistemic
+            uncertainty (e.g. mutual information).
+        """
+        x = self._validate_predict_data(X)
+        return torch.cat([self._member_proba(m, x, reduce=False) for m in self._members]).numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Mean class probabilities over all sampled networks of all members.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``. Deterministic for a fitted
+            estimator: the sample points were drawn once, at fit.
+        """
+        x = self._validate_predict_data(X)
+        total = sum(self._member_proba(m, x, reduce=True) for m in self._members)
+        return (total / self.n_networks_).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of the ensemble for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        return tags

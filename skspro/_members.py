@@ -1,0 +1,247 @@
+"""Training one ensemble member and growing its simplex (no sklearn API here).
+
+One member is an independent job: a cloned skorch net trained from its own
+seed, then ``n_vertices`` vertices added one at a time, then ``n_samples``
+points drawn for prediction with their normalisation statistics. Jobs run
+through joblib, so every input and output here pickles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from skorch import NeuralNet
+from skorch.history import History
+
+from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
+from .simplex import (
+    StackedVertices,
+    make_generator,
+    module_buffers,
+    recompute_norm_statistics,
+    sample_simplex_weights,
+)
+
+__all__ = ["SimplexSpec", "Member", "fit_member", "seeded_torch"]
+
+# Settings of a member net that a vertex net inherits (by name or prefix).
+_INHERITED = ("criterion", "optimizer", "iterator_train", "iterator_valid", "dataset")
+_INHERITED_EXACT = ("batch_size", "device", "predict_nonlinearity", "compile", "use_caching")
+
+
+@dataclass(frozen=True)
+class SimplexSpec:
+    """How each member's simplex is grown and sampled."""
+
+    n_vertices: int = 0
+    vertex_epochs: int = 10
+    vertex_lr: float | None = None
+    reg: float = 0.0
+    n_train_samples: int = 5
+    train_sampling: str = "split"
+    n_samples: int = 1
+
+
+@dataclass
+class Member:
+    """A trained member and its simplex (see the estimators' attributes)."""
+
+    net: NeuralNet
+    simplex: StackedVertices
+    sample_weights: torch.Tensor  # (S, k + 1)
+    norm_buffers: dict[str, torch.Tensor]  # name -> (S, ...); empty when shared
+    log_volumes: list[float] = field(default_factory=list)
+    vertex_histories: list[History] = field(default_factory=list)
+    fit_time: float = 0.0
+    vertex_times: list[float] = field(default_factory=list)
+
+
+def _device_of(net: NeuralNet) -> torch.device:
+    return torch.device(net.device if net.device is not None else "cpu")
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Seed torch's global generators for the duration of a block only.
+
+    Module initialisation, dropout and DataLoader shuffling of an arbitrary
+    user module draw from the global generators; this forks them, seeds the
+    fork, and restores the caller's state on exit, so the user's random
+    state is left exactly as it was.
+    """
+    device = torch.device(device)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+        torch.manual_seed(int(seed))
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Limit torch's intra-op threads inside a block (``None``: unchanged)."""
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n_threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def member_seeds(seed: int) -> tuple[int, int, int]:
+    """Seeds of a member's training, its vertices, and its sample points.
+
+    Derived with ``numpy.random.SeedSequence`` so they do not depend on the
+    number of vertices: estimators with the same ``random_state`` share
+    bit-identical members, whatever their simplex settings.
+    """
+    member, vertices, samples = np.random.SeedSequence(int(seed)).generate_state(3)
+    return int(member), int(vertices), int(samples)
+
+
+def _vertex_seed(vertices_seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([vertices_seed, index]).generate_state(1)[0])
+
+
+def _vertex_net_kwargs(net: NeuralNet) -> dict:
+    params = net.get_params(deep=False)
+    kwargs = {
+        key: value
+        for key, value in params.items()
+        if key in _INHERITED_EXACT or key.split("__")[0] in _INHERITED
+    }
+    kwargs.setdefault("iterator_train__shuffle", True)
+    return kwargs
+
+
+def _train_vertex(
+    net: NeuralNet,
+    simplex: StackedVertices,
+    buffers: dict[str, torch.Tensor],
+    X: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    spec: SimplexSpec,
+) -> tuple[StackedVertices, History]:
+    device = _device_of(net)
+    generator = make_generator(seed)
+    start = vertex_start(simplex, generator)
+    module = VertexModule(
+        net.module_,
+        simplex,
+        start,
+        buffers,
+        n_train_samples=spec.n_train_samples,
+        train_sampling=spec.train_sampling,
+        seed=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+    )
+    mode = simplex.flat()[0].to(torch.float64)
+    vertex_net = VertexNet(
+        module=module,
+        lr=spec.vertex_lr if spec.vertex_lr is not None else net.lr,
+        max_epochs=spec.vertex_epochs,
+        train_split=None,
+        callbacks=[("lr_scheduler", cosine_schedule(spec.vertex_epochs))],
+        verbose=0,
+        reg=spec.reg,
+        reg_scale=float(mode.dot(mode)),
+        **_vertex_net_kwargs(net),
+    )
+    with seeded_torch(seed, device):
+        vertex_net.fit(X, y)
+    return simplex.append(module.new_vertex()), vertex_net.history
+
+
+def _batches(X: np.ndarray, batch_size: int, device: torch.device) -> list[torch.Tensor]:
+    size = batch_size if batch_size and batch_size > 0 else len(X)
+    return [torch.as_tensor(X[i : i + size], device=device) for i in range(0, len(X), size)]
+
+
+def fit_member(
+    template: NeuralNet,
+    X: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    spec: SimplexSpec,
+    *,
+    name: str = "member",
+    verbose: int = 0,
+    n_threads: int | None = None,
+) -> Member:
+    """Train one member from ``template`` and grow its simplex.
+
+    Parameters
+    ----------
+    template : skorch NeuralNet
+        Cloned, never fitted itself.
+    X : ndarray of float32
+    y : ndarray of int64, encoded labels ``0..n_classes-1``
+    seed : int
+    spec : SimplexSpec
+    name : str
+        For progress messages.
+    verbose : int
+        Print a line per member and per vertex when > 0.
+    n_threads : int, optional
+        torch intra-op threads for this job.
+
+    Returns
+    -------
+    Member
+    """
+    seed_member, seed_vertices, seed_samples = member_seeds(seed)
+    with torch_threads(n_threads):
+        net = clone(template)
+        start = time.perf_counter()
+        with seeded_torch(seed_member, _device_of(net)):
+            net.fit(X, y)
+        fit_time = time.perf_counter() - start
+        if verbose:
+            loss = net.history[-1, "train_loss"] if len(net.history) else math.nan
+            print(f"[skspro] {name}: trained in {fit_time:.1f}s (train loss {loss:.4f})", flush=True)
+        simplex = StackedVertices.from_module(net.module_)
+        buffers = module_buffers(net.module_)
+        log_volumes, histories, vertex_times = [], [], []
+        for v in range(spec.n_vertices):
+            start = time.perf_counter()
+            simplex, history = _train_vertex(net, simplex, buffers, X, y, _vertex_seed(seed_vertices, v), spec)
+            vertex_times.append(time.perf_counter() - start)
+            log_volumes.append(simplex.log_volume())
+            histories.append(history)
+            if verbose:
+                print(
+                    f"[skspro] {name}: vertex {v + 1}/{spec.n_vertices} in {vertex_times[-1]:.1f}s "
+                    f"(train loss {history[-1, 'ce_loss']:.4f}, log-volume {log_volumes[-1]:.2f})",
+                    flush=True,
+                )
+        if spec.n_vertices == 0:
+            weights = torch.ones((1, 1))
+            norm_buffers: dict[str, torch.Tensor] = {}
+        else:
+            weights = sample_simplex_weights(simplex.n_vertices, spec.n_samples, make_generator(seed_samples))
+            device = _device_of(net)
+            norm_buffers = recompute_norm_statistics(
+                net.module_,
+                simplex.combine(weights),
+                buffers,
+                _batches(X, net.batch_size, device),
+            )
+    return Member(
+        net=net,
+        simplex=simplex,
+        sample_weights=weights,
+        norm_buffers=norm_buffers,
+        log_volumes=log_volumes,
+        vertex_histories=histories,
+        fit_time=fit_time,
+        vertex_times=vertex_times,
+    )

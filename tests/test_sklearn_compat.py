@@ -1,0 +1,30 @@
+"""scikit-learn's estimator contract, through parametrize_with_checks."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator
+
+
+def _small_template():
+    return default_estimator().set_params(max_epochs=20, module__hidden_units=(32,), lr=1e-2)
+
+
+ESTIMATORS = [
+    DeepEnsembleClassifier(_small_template(), n_members=2, random_state=0),
+    ESPROClassifier(
+        _small_template(), n_members=2, n_vertices=1, vertex_epochs=2, n_samples=3, random_state=0
+    ),
+]
+
+# Checks expected to fail, each with its reason.
+EXPECTED_FAILURES: dict[str, str] = {}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
