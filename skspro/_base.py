@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -11,7 +11,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
@@ -168,7 +168,9 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         )
         self.relative_edge_lengths_ = np.array(
             [
-                (s.edge_lengths()[1:] / s.edge_lengths().new_tensor(float(s.flat()[0].double().norm()))).numpy()
+                (
+                    s.edge_lengths()[1:] / s.edge_lengths().new_tensor(float(s.flat()[0].double().norm()))
+                ).numpy()
                 for s in self.simplexes_
             ],
             dtype=np.float64,

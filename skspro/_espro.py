@@ -43,7 +43,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
     vertex_lr : float, default=None
         Learning rate of vertex training; ``None`` uses the template's
         ``lr``.
-    reg : float, default=1e-3
+    reg : float, default=1e-4
         Strength of the volume regulariser. It multiplies the squared norm of
         the member's weights, so that one value gives simplexes of similar
         relative size (edge length over weight norm, see
@@ -141,7 +141,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         n_vertices=2,
         vertex_epochs=10,
         vertex_lr=None,
-        reg=1e-3,
+        reg=1e-4,
         n_train_samples=5,
         train_sampling="split",
         n_samples=10,

@@ -213,7 +213,9 @@ def fit_member(
         log_volumes, histories, vertex_times = [], [], []
         for v in range(spec.n_vertices):
             start = time.perf_counter()
-            simplex, history = _train_vertex(net, simplex, buffers, X, y, _vertex_seed(seed_vertices, v), spec)
+            simplex, history = _train_vertex(
+                net, simplex, buffers, X, y, _vertex_seed(seed_vertices, v), spec
+            )
             vertex_times.append(time.perf_counter() - start)
             log_volumes.append(simplex.log_volume())
             histories.append(history)

@@ -119,7 +119,7 @@ class VertexModule(torch.nn.Module):
         """Parameters of the networks at barycentric ``weights`` (M, k + 1)."""
         weights = weights.to(self._frozen(0))
         combined = []
-        for i, name in enumerate(self.names):
+        for i in range(len(self.names)):
             frozen_part = torch.tensordot(weights[:, :-1], self._frozen(i), dims=1)
             new_part = weights[:, -1].reshape((-1,) + (1,) * self.vertex[i].dim()) * self.vertex[i]
             combined.append(frozen_part + new_part)
@@ -136,7 +136,9 @@ class VertexModule(torch.nn.Module):
         networks = self.network_params(weights)
         if self.train_sampling == "split":
             parts = torch.tensor_split(x, n_samples)
-            return torch.cat([functional_call(self.base, (p, buffers), (xp,)) for p, xp in zip(networks, parts)])
+            return torch.cat(
+                [functional_call(self.base, (p, buffers), (xp,)) for p, xp in zip(networks, parts)]
+            )
         return torch.cat([functional_call(self.base, (p, buffers), (x,)) for p in networks])
 
     def flat_vertex(self) -> torch.Tensor:

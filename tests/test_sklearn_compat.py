@@ -1,6 +1,5 @@
 """scikit-learn's estimator contract, through parametrize_with_checks."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator
