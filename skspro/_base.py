@@ -125,29 +125,41 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         X, y_encoded = self._validate_training_data(X, y)
-        spec = self._simplex_spec()
-        template = self._template(X, len(self.classes_))
-        rng = check_random_state(self.random_state)
-        self._seeds = rng.randint(_MAX_SEED, size=self.n_members)
-        n_jobs = effective_n_jobs(self.n_jobs)
         start = time.perf_counter()
-        members: list[Member] = Parallel(n_jobs=self.n_jobs)(
+        members = self._fit_members(X, y_encoded, self._simplex_spec(), self.n_members)
+        self.fit_time_ = time.perf_counter() - start
+        self._check_output_size(members[0], X)
+        self._set_fitted_members(members)
+        return self
+
+    def _draw_seeds(self, n_seeds: int) -> np.ndarray:
+        """One integer seed per job, from ``random_state``, once per fit."""
+        return check_random_state(self.random_state).randint(_MAX_SEED, size=n_seeds)
+
+    def _fit_members(
+        self, X: np.ndarray, y: np.ndarray, spec: SimplexSpec, n_members: int, seeds: np.ndarray | None = None
+    ) -> list[Member]:
+        """Train ``n_members`` members from the template through joblib.
+
+        Seeds are drawn before dispatch, so results do not depend on
+        ``n_jobs``.
+        """
+        template = self._template(X, len(self.classes_))
+        self._seeds = self._draw_seeds(n_members) if seeds is None else seeds
+        n_jobs = effective_n_jobs(self.n_jobs)
+        return Parallel(n_jobs=self.n_jobs)(
             delayed(fit_member)(
                 template,
                 X,
-                y_encoded,
+                y,
                 int(seed),
                 spec,
-                name=f"{type(self).__name__} member {i + 1}/{self.n_members}",
+                name=f"{type(self).__name__} member {i + 1}/{n_members}",
                 verbose=self.verbose,
                 n_threads=self._n_threads(n_jobs),
             )
             for i, seed in enumerate(self._seeds)
         )
-        self.fit_time_ = time.perf_counter() - start
-        self._check_output_size(members[0], X)
-        self._set_fitted_members(members)
-        return self
 
     def _check_output_size(self, member: Member, X: np.ndarray) -> None:
         out = self._member_proba(member, torch.as_tensor(X[:2]), reduce=False)
@@ -180,8 +192,12 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         self.vertex_fit_times_ = np.array([m.vertex_times for m in members], dtype=np.float64).reshape(
             len(members), -1
         )
+        self._set_prediction_members(members)
+
+    def _set_prediction_members(self, members: list[Member]) -> None:
+        """The sampled networks that predict_proba averages."""
         self._members = members
-        self.n_networks_ = sum(len(w) for w in self.sample_weights_)
+        self.n_networks_ = sum(len(m.sample_weights) for m in members)
 
     # -------------------------------------------------------------- predict
     def _member_proba(self, member: Member, X: torch.Tensor, reduce: bool) -> torch.Tensor:
@@ -206,7 +222,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
             with torch.no_grad():
                 for start in range(0, len(weights), self._network_chunk):
                     chunk = slice(start, start + self._network_chunk)
-                    params = member.simplex.combine(weights[chunk])
+                    params = member.sample_params(chunk)
                     chunk_buffers = {n: (b[chunk] if n in batched else b) for n, b in buffers.items()}
                     proba = forward_networks(
                         module, params, chunk_buffers, x, batched_buffers=batched, transform=to_proba

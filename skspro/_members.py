@@ -29,7 +29,12 @@ from .simplex import (
     sample_simplex_weights,
 )
 
-__all__ = ["SimplexSpec", "Member", "fit_member", "seeded_torch"]
+__all__ = ["SimplexSpec", "Member", "fit_member", "norm_statistics", "seeded_torch", "train_vertex"]
+
+#: A member keeps its sampled networks' parameters materialised (saving the
+#: weighted sum of vertices on every predict call) while they take at most
+#: this many bytes; larger ones are combined chunk by chunk at each call.
+SAMPLE_CACHE_BYTES = 256 * 2**20
 
 # Settings of a member net that a vertex net inherits (by name or prefix).
 _INHERITED = ("criterion", "optimizer", "iterator_train", "iterator_valid", "dataset")
@@ -61,6 +66,23 @@ class Member:
     vertex_histories: list[History] = field(default_factory=list)
     fit_time: float = 0.0
     vertex_times: list[float] = field(default_factory=list)
+    _sample_params: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
+
+    def sample_params(self, networks: slice) -> dict[str, torch.Tensor]:
+        """Parameters of the sampled networks ``networks``, stacked: (s, ...)."""
+        if self._sample_params is None:
+            first = next(iter(self.simplex.params.values()))
+            size = len(self.sample_weights) * self.simplex.n_params * first.element_size()
+            if size <= SAMPLE_CACHE_BYTES:
+                self._sample_params = self.simplex.combine(self.sample_weights)
+        if self._sample_params is not None:
+            return {name: p[networks] for name, p in self._sample_params.items()}
+        return self.simplex.combine(self.sample_weights[networks])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_sample_params"] = None  # derived; rebuilt on first use
+        return state
 
 
 def _device_of(net: NeuralNet) -> torch.device:
@@ -108,7 +130,8 @@ def member_seeds(seed: int) -> tuple[int, int, int]:
     return int(member), int(vertices), int(samples)
 
 
-def _vertex_seed(vertices_seed: int, index: int) -> int:
+def vertex_seed(vertices_seed: int, index: int) -> int:
+    """Seed of vertex ``index``, independent of how many vertices follow."""
     return int(np.random.SeedSequence([vertices_seed, index]).generate_state(1)[0])
 
 
@@ -123,28 +146,59 @@ def _vertex_net_kwargs(net: NeuralNet) -> dict:
     return kwargs
 
 
-def _train_vertex(
+def train_vertex(
     net: NeuralNet,
-    simplex: StackedVertices,
+    pool: StackedVertices,
     buffers: dict[str, torch.Tensor],
     X: np.ndarray,
     y: np.ndarray,
     seed: int,
     spec: SimplexSpec,
-) -> tuple[StackedVertices, History]:
+    *,
+    faces: list[list[int]] | None = None,
+    reg_scale: float | None = None,
+) -> tuple[dict[str, torch.Tensor], History]:
+    """Train one new vertex that completes every face of ``pool`` to a simplex.
+
+    Parameters
+    ----------
+    net : skorch NeuralNet
+        A fitted net of the architecture: its module, criterion, optimizer,
+        batch size and device are reused.
+    pool : StackedVertices
+        The frozen vertices.
+    buffers : dict
+        Buffers for the forward pass (copied).
+    X, y : ndarray
+        Training data (float32, encoded labels).
+    seed : int
+    spec : SimplexSpec
+        Epochs, learning rate, ``reg``, samples per step.
+    faces : list of list of int, optional
+        See :class:`~skspro._training.VertexModule`; default: the whole pool.
+    reg_scale : float, optional
+        Multiplies ``spec.reg``; default the squared norm of vertex 0.
+
+    Returns
+    -------
+    new_vertex : dict of str to Tensor
+    history : skorch History
+    """
     device = _device_of(net)
     generator = make_generator(seed)
-    start = vertex_start(simplex, generator)
     module = VertexModule(
         net.module_,
-        simplex,
-        start,
+        pool,
+        vertex_start(pool, generator),
         buffers,
         n_train_samples=spec.n_train_samples,
         train_sampling=spec.train_sampling,
         seed=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+        faces=faces,
     )
-    mode = simplex.flat()[0].to(torch.float64)
+    if reg_scale is None:
+        mode = pool.flat()[0].to(torch.float64)
+        reg_scale = float(mode.dot(mode))
     vertex_net = VertexNet(
         module=module,
         lr=spec.vertex_lr if spec.vertex_lr is not None else net.lr,
@@ -153,12 +207,25 @@ def _train_vertex(
         callbacks=[("lr_scheduler", cosine_schedule(spec.vertex_epochs))],
         verbose=0,
         reg=spec.reg,
-        reg_scale=float(mode.dot(mode)),
+        reg_scale=reg_scale,
         **_vertex_net_kwargs(net),
     )
     with seeded_torch(seed, device):
         vertex_net.fit(X, y)
-    return simplex.append(module.new_vertex()), vertex_net.history
+    return module.new_vertex(), vertex_net.history
+
+
+def norm_statistics(
+    net: NeuralNet,
+    pool: StackedVertices,
+    weights: torch.Tensor,
+    buffers: dict[str, torch.Tensor],
+    X: np.ndarray,
+) -> dict[str, torch.Tensor]:
+    """Normalisation statistics of the networks at ``weights`` (empty if none)."""
+    return recompute_norm_statistics(
+        net.module_, pool.combine(weights), buffers, _batches(X, net.batch_size, _device_of(net))
+    )
 
 
 def _batches(X: np.ndarray, batch_size: int, device: torch.device) -> list[torch.Tensor]:
@@ -213,9 +280,8 @@ def fit_member(
         log_volumes, histories, vertex_times = [], [], []
         for v in range(spec.n_vertices):
             start = time.perf_counter()
-            simplex, history = _train_vertex(
-                net, simplex, buffers, X, y, _vertex_seed(seed_vertices, v), spec
-            )
+            vertex, history = train_vertex(net, simplex, buffers, X, y, vertex_seed(seed_vertices, v), spec)
+            simplex = simplex.append(vertex)
             vertex_times.append(time.perf_counter() - start)
             log_volumes.append(simplex.log_volume())
             histories.append(history)
@@ -230,13 +296,7 @@ def fit_member(
             norm_buffers: dict[str, torch.Tensor] = {}
         else:
             weights = sample_simplex_weights(simplex.n_vertices, spec.n_samples, make_generator(seed_samples))
-            device = _device_of(net)
-            norm_buffers = recompute_norm_statistics(
-                net.module_,
-                simplex.combine(weights),
-                buffers,
-                _batches(X, net.batch_size, device),
-            )
+            norm_buffers = norm_statistics(net, simplex, weights, buffers, X)
     return Member(
         net=net,
         simplex=simplex,

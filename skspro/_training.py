@@ -10,14 +10,20 @@ volume regulariser.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import LRScheduler, PassthroughScoring
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
-from .simplex import IncrementalLogVolume, StackedVertices, make_generator, sample_simplex_weights
+from .simplex import (
+    IncrementalLogVolume,
+    StackedVertices,
+    make_generator,
+    norm_buffer_names,
+    sample_simplex_weights,
+)
 
 __all__ = ["VertexModule", "VertexNet", "vertex_start"]
 
@@ -51,7 +57,13 @@ def vertex_start(
 
 
 class VertexModule(torch.nn.Module):
-    """Networks sampled from a simplex whose last vertex is trainable.
+    """Networks sampled from simplexes that share one new, trainable vertex.
+
+    ESPRO grows one simplex: the frozen vertices plus the new one. SPRO's
+    mode connection grows a complex: every simplex is one mode, the frozen
+    connectors and the new connector. Both are a pool of frozen vertices and
+    a list of *faces* (indices into the pool); each face plus the new vertex
+    is one simplex of the complex.
 
     Parameters
     ----------
@@ -59,7 +71,7 @@ class VertexModule(torch.nn.Module):
         The architecture. A private copy is kept; the caller's module is not
         modified, and its own parameters are never used.
     frozen : StackedVertices
-        The ``k`` existing vertices (``k >= 1``); they stay fixed.
+        The pool of existing vertices; they stay fixed.
     start : dict of str to Tensor
         Initial value of the new vertex.
     buffers : dict of str to Tensor
@@ -76,6 +88,11 @@ class VertexModule(torch.nn.Module):
         the cost); the output then stacks the ``M`` evaluations.
     seed : int
         Seeds the generator of the sampled barycentric weights.
+    faces : sequence of sequence of int, optional
+        The faces of the frozen pool that the new vertex completes to
+        simplexes. Default: one face holding the whole pool. Each training
+        sample picks a face uniformly at random, then a uniform point of its
+        simplex. The volume term is the mean log-volume over the simplexes.
     """
 
     def __init__(
@@ -87,6 +104,7 @@ class VertexModule(torch.nn.Module):
         n_train_samples: int,
         train_sampling: str,
         seed: int,
+        faces: Sequence[Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         if train_sampling not in TRAIN_SAMPLING:
@@ -107,7 +125,16 @@ class VertexModule(torch.nn.Module):
         self.n_train_samples = n_train_samples
         self.train_sampling = train_sampling
         self.generator = make_generator(seed)
-        self.volume = IncrementalLogVolume(frozen.flat())
+        self.faces = [list(range(frozen.n_vertices))] if faces is None else [list(f) for f in faces]
+        if not self.faces or any(not f or min(f) < 0 or max(f) >= frozen.n_vertices for f in self.faces):
+            raise ValueError(
+                f"faces must be non-empty lists of indices below {frozen.n_vertices}, got {faces}."
+            )
+        pool = frozen.flat()
+        self.volumes = [IncrementalLogVolume(pool[face]) for face in self.faces]
+        # Train-mode normalisation layers update running statistics in place,
+        # which vmap refuses; such modules evaluate the M networks in a loop.
+        self.vectorize = not norm_buffer_names(self.base)
 
     def _frozen(self, i: int) -> torch.Tensor:
         return getattr(self, f"frozen_{i}")
@@ -115,39 +142,86 @@ class VertexModule(torch.nn.Module):
     def forward_buffers(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"buffer_{i}") for i, name in enumerate(self.buffer_names)}
 
-    def network_params(self, weights: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Parameters of the networks at barycentric ``weights`` (M, k + 1)."""
+    def sample_weights(self, n_samples: int) -> torch.Tensor:
+        """Barycentric weights over (pool, new vertex), shape (n_samples, n_pool + 1).
+
+        Each row picks a face uniformly and a uniform point of its simplex;
+        weights outside that face are zero.
+        """
+        weights = torch.zeros((n_samples, self.n_frozen + 1))
+        if len(self.faces) == 1:
+            choice = torch.zeros(n_samples, dtype=torch.long)
+        else:
+            choice = torch.randint(len(self.faces), (n_samples,), generator=self.generator)
+        for f, face in enumerate(self.faces):
+            rows = (choice == f).nonzero().flatten()
+            if len(rows):
+                point = sample_simplex_weights(len(face) + 1, len(rows), self.generator)
+                weights[rows[:, None], torch.tensor(face + [self.n_frozen])[None, :]] = point
+        return weights
+
+    def network_params(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Stacked parameters (M, ...) of the networks at barycentric ``weights`` (M, k + 1)."""
         weights = weights.to(self._frozen(0))
-        combined = []
-        for i in range(len(self.names)):
+        combined = {}
+        for i, name in enumerate(self.names):
             frozen_part = torch.tensordot(weights[:, :-1], self._frozen(i), dims=1)
             new_part = weights[:, -1].reshape((-1,) + (1,) * self.vertex[i].dim()) * self.vertex[i]
-            combined.append(frozen_part + new_part)
-        return [{name: combined[i][m] for i, name in enumerate(self.names)} for m in range(weights.shape[0])]
+            combined[name] = frozen_part + new_part
+        return combined
+
+    def _call(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor):
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def _forward_vmap(self, params, buffers, x: torch.Tensor) -> torch.Tensor:
+        n_samples = next(iter(params.values())).shape[0]
+        if self.train_sampling == "full":
+            out = vmap(self._call, in_dims=(0, None, None), randomness="different")(params, buffers, x)
+            return out.reshape(-1, *out.shape[2:])
+        # split: pad to a multiple of M with repeated rows, one equal part per network
+        n_rows = x.shape[0]
+        per_part = -(-n_rows // n_samples)
+        padded = torch.cat([x, x[: per_part * n_samples - n_rows]])
+        parts = padded.reshape(n_samples, per_part, *x.shape[1:])
+        out = vmap(self._call, in_dims=(0, None, 0), randomness="different")(params, buffers, parts)
+        return out.reshape(-1, *out.shape[2:])[:n_rows]
+
+    def _forward_loop(self, params, buffers, x: torch.Tensor) -> torch.Tensor:
+        n_samples = next(iter(params.values())).shape[0]
+        networks = [{name: t[m] for name, t in params.items()} for m in range(n_samples)]
+        if self.train_sampling == "split":  # the same parts as the vectorised path
+            parts = x.split(-(-x.shape[0] // n_samples))
+            return torch.cat([self._call(p, buffers, xp) for p, xp in zip(networks, parts)])
+        return torch.cat([self._call(p, buffers, x) for p in networks])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.base.train(self.training)
         buffers = self.forward_buffers()
-        if not self.training:  # the centroid network, e.g. for skorch's predict
-            weights = torch.full((1, self.n_frozen + 1), 1.0 / (self.n_frozen + 1))
-            return functional_call(self.base, (self.network_params(weights)[0], buffers), (x,))
+        if not self.training:  # the centroid of the first simplex, e.g. for skorch's predict
+            face = self.faces[0] + [self.n_frozen]
+            weights = torch.zeros((1, self.n_frozen + 1))
+            weights[0, face] = 1.0 / len(face)
+            params = {name: t[0] for name, t in self.network_params(weights).items()}
+            return self._call(params, buffers, x)
         n_samples = max(1, min(self.n_train_samples, x.shape[0]))
-        weights = sample_simplex_weights(self.n_frozen + 1, n_samples, self.generator)
-        networks = self.network_params(weights)
-        if self.train_sampling == "split":
-            parts = torch.tensor_split(x, n_samples)
-            return torch.cat(
-                [functional_call(self.base, (p, buffers), (xp,)) for p, xp in zip(networks, parts)]
-            )
-        return torch.cat([functional_call(self.base, (p, buffers), (x,)) for p in networks])
+        params = self.network_params(self.sample_weights(n_samples))
+        if self.vectorize and n_samples > 1:
+            try:
+                return self._forward_vmap(params, buffers, x)
+            except RuntimeError:
+                # Some modules cannot be vmapped (in-place updates of shared
+                # state, custom autograd functions): one network at a time.
+                self.vectorize = False
+        return self._forward_loop(params, buffers, x)
 
     def flat_vertex(self) -> torch.Tensor:
         """The new vertex flattened in the order of the stacked parameters."""
         return torch.cat([p.reshape(-1) for p in self.vertex])
 
     def log_volume(self) -> torch.Tensor:
-        """Log-volume of the simplex including the new vertex (differentiable)."""
-        return self.volume(self.flat_vertex())
+        """Mean log-volume of the simplexes with the new vertex (differentiable)."""
+        flat = self.flat_vertex()
+        return torch.stack([volume(flat) for volume in self.volumes]).mean()
 
     def new_vertex(self) -> dict[str, torch.Tensor]:
         """The trained new vertex as a name -> tensor dict (detached copies)."""

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator
+from skspro import DeepEnsembleClassifier, ESPROClassifier, SPROConnector, default_estimator
 
 
 def _small_template():
@@ -13,6 +13,9 @@ ESTIMATORS = [
     DeepEnsembleClassifier(_small_template(), n_members=2, random_state=0),
     ESPROClassifier(
         _small_template(), n_members=2, n_vertices=1, vertex_epochs=2, n_samples=3, random_state=0
+    ),
+    SPROConnector(
+        _small_template(), n_modes=2, n_connectors=1, connector_epochs=2, n_samples=3, random_state=0
     ),
 ]
 

@@ -1,0 +1,528 @@
+"""SPROConnector: simplicial complexes of low loss that connect modes."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import _fit_context
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+
+from ._base import BaseSimplexEnsemble
+from ._members import Member, SimplexSpec, norm_statistics, train_vertex, vertex_seed
+from .simplex import (
+    StackedVertices,
+    log_volume,
+    make_generator,
+    module_buffers,
+    norm_buffer_names,
+    sample_simplex_weights,
+)
+
+__all__ = ["SPROConnector"]
+
+
+class SPROConnector(BaseSimplexEnsemble):
+    """Connect independently trained networks by a simplicial complex of low loss.
+
+    Given modes ``w_0 .. w_n`` (trained here, or networks you already have),
+    SPRO adds *connecting points* ``c_0 .. c_m`` shared by every simplex
+    ``S(w_i, c_0, .., c_m)``, one at a time. Each new connector starts at the
+    centroid of all current vertices (plus small noise) and is the only
+    trainable tensor; modes and earlier connectors stay frozen. Its loss per
+    minibatch is the cross-entropy of networks sampled from the complex (a
+    simplex chosen at random, then a uniform point in it) minus
+    ``reg * ||w||^2`` times the mean log-volume of the simplexes. The volume
+    of the complex after each connector is recorded: once a new connector
+    adds no new low-loss direction, its height above the older vertices, and
+    with it the volume, collapses (the paper's dimensionality experiment, see
+    :meth:`grow_until_collapse`).
+
+    Parameters
+    ----------
+    estimator : skorch.NeuralNetClassifier, FrozenEstimator, list or None, default=None
+        Where the modes come from.
+
+        * ``None`` or an unfitted skorch template: ``n_modes`` networks are
+          trained from it, as in :class:`DeepEnsembleClassifier` (with the same
+          ``random_state`` the modes are that ensemble's members).
+        * ``FrozenEstimator(fitted)``, with ``fitted`` a fitted
+          :class:`DeepEnsembleClassifier` or :class:`ESPROClassifier` (its
+          members are the modes, its ``classes_`` are kept) or a fitted skorch
+          net (one mode).
+        * a list of ``FrozenEstimator(fitted_skorch_net)``: one mode each.
+
+        Frozen modes are never refitted or modified; ``n_modes`` is ignored.
+        All modes must share one architecture.
+    n_modes : int, default=3
+        Networks trained when ``estimator`` is not frozen.
+    n_connectors : int, default=2
+        Connecting points added (``m + 1``).
+    connector_epochs : int, default=20
+        Epochs of training for each connector (cosine learning-rate schedule).
+    connector_lr : float, default=None
+        Learning rate of connector training; ``None`` uses the modes' ``lr``.
+    reg : float, default=1e-4
+        Strength of the volume regulariser, relative to the mean squared norm
+        of the modes (see :class:`ESPROClassifier`).
+    n_train_samples : int, default=5
+        Networks sampled from the complex per training step.
+    train_sampling : {"split", "full"}, default="split"
+        See :class:`ESPROClassifier`.
+    n_samples : int, default=10
+        Networks drawn from each simplex for prediction; ``n_networks_ =
+        n_modes * n_samples`` (or ``n_modes`` with no connector).
+    random_state : int, RandomState instance or None, default=None
+        One seed per mode and one for the connectors.
+    n_jobs : int, default=None
+        Modes trained in parallel through joblib.
+    verbose : int, default=0
+        Print one line per mode and per connector when > 0.
+
+    Attributes
+    ----------
+    estimators_ : list of skorch.NeuralNetClassifier
+        The modes (the user's own objects when frozen modes were given).
+    vertices_ : skspro.simplex.StackedVertices
+        All vertices: the modes first, then the connectors in order.
+    simplices_ : list of tuple of int
+        Each simplex of the complex as indices into ``vertices_``.
+    log_volumes_ : ndarray of shape (n_connectors,)
+        Log of the complex's volume (the sum of its simplexes' volumes) after
+        each added connector.
+    volumes_ : ndarray of shape (n_connectors,)
+        ``exp(log_volumes_)`` (may under/overflow; use the logs).
+    relative_heights_ : ndarray of shape (n_connectors,)
+        Mean height of each new connector above the older vertices of each
+        simplex, divided by the mean distance between modes (by the norm of
+        the mode when there is one). Near 0: the connector added no new
+        direction.
+    connector_histories_ : list of skorch.History
+        Training history of each connector (``train_loss``, ``ce_loss``,
+        ``log_volume``, ``dur`` per epoch).
+    mode_train_loss_, mode_train_accuracy_ : ndarray of shape (n_modes,)
+        Training loss and accuracy of each mode.
+    simplex_train_loss_, simplex_train_accuracy_ : ndarray of shape (n_modes,)
+        Mean training loss and accuracy of the networks sampled from each
+        simplex (the ones used for prediction).
+    sample_weights_ : ndarray of shape (n_networks_, n_vertices)
+        Barycentric coordinates over ``vertices_`` of the prediction networks.
+    n_networks_ : int
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+    fit_time_ : float
+
+    See Also
+    --------
+    ESPROClassifier : One simplex per mode, no shared connectors.
+
+    References
+    ----------
+    G. W. Benton, W. J. Maddox, S. Lotfi, A. G. Wilson. Loss Surface
+    Simplexes for Mode Connecting Volumes and Fast Ensembling. ICML 2021.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skspro import DeepEnsembleClassifier, SPROConnector, default_estimator
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> ensemble = DeepEnsembleClassifier(default_estimator().set_params(max_epochs=5),
+    ...                                   n_members=2, random_state=0).fit(X, y)
+    >>> complex_ = SPROConnector(FrozenEstimator(ensemble), n_connectors=1, connector_epochs=2,
+    ...                          n_samples=3, random_state=0).fit(X, y)
+    >>> complex_.simplices_
+    [(0, 2), (1, 2)]
+    >>> complex_.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [NeuralNet, FrozenEstimator, list, None],
+        "n_modes": [Interval(Integral, 1, None, closed="left")],
+        "n_connectors": [Interval(Integral, 0, None, closed="left")],
+        "connector_epochs": [Interval(Integral, 1, None, closed="left")],
+        "connector_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "reg": [Interval(Real, 0, None, closed="left")],
+        "n_train_samples": [Interval(Integral, 1, None, closed="left")],
+        "train_sampling": [StrOptions({"split", "full"})],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        n_modes=3,
+        n_connectors=2,
+        connector_epochs=20,
+        connector_lr=None,
+        reg=1e-4,
+        n_train_samples=5,
+        train_sampling="split",
+        n_samples=10,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.n_modes = n_modes
+        self.n_connectors = n_connectors
+        self.connector_epochs = connector_epochs
+        self.connector_lr = connector_lr
+        self.reg = reg
+        self.n_train_samples = n_train_samples
+        self.train_sampling = train_sampling
+        self.n_samples = n_samples
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------- modes
+    def _frozen_modes(self) -> tuple[list[NeuralNet], np.ndarray | None] | None:
+        """The user's fitted modes and their classes, or None to train modes."""
+        items = self.estimator if isinstance(self.estimator, list) else [self.estimator]
+        if not any(isinstance(item, FrozenEstimator) for item in items):
+            if isinstance(self.estimator, list):
+                raise ValueError(
+                    "A list estimator must hold fitted skorch nets wrapped in sklearn.frozen.FrozenEstimator, "
+                    "e.g. [FrozenEstimator(net_a), FrozenEstimator(net_b)]."
+                )
+            return None
+        nets, classes = [], None
+        for item in items:
+            inner = item.estimator if isinstance(item, FrozenEstimator) else item
+            if isinstance(inner, NeuralNet):
+                check_is_fitted(inner, "module_")
+                nets.append(inner)
+            elif hasattr(inner, "estimators_") and all(isinstance(n, NeuralNet) for n in inner.estimators_):
+                nets.extend(inner.estimators_)
+                classes = inner.classes_
+            else:
+                raise ValueError(
+                    f"Cannot take modes from {type(inner).__name__}: pass FrozenEstimator of a fitted "
+                    "DeepEnsembleClassifier, ESPROClassifier or skorch net, or a list of FrozenEstimator "
+                    "of fitted skorch nets."
+                )
+        reference = {name: p.shape for name, p in nets[0].module_.named_parameters()}
+        for index, net in enumerate(nets[1:], start=1):
+            shapes = {name: p.shape for name, p in net.module_.named_parameters()}
+            if shapes != reference:
+                raise ValueError(
+                    f"Mode {index} has another architecture than mode 0 (parameter names or shapes differ); "
+                    "all modes must share one architecture."
+                )
+        return nets, classes
+
+    def _encode_for_classes(self, y, classes: np.ndarray) -> np.ndarray:
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels {unknown[:10].tolist()} that the frozen modes were not trained on "
+                f"(their classes are {classes[:10].tolist()})."
+            )
+        self.classes_ = np.asarray(classes)
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    # ------------------------------------------------------------------ fit
+    def _spec(self) -> SimplexSpec:
+        return SimplexSpec(
+            n_vertices=0,
+            vertex_epochs=self.connector_epochs,
+            vertex_lr=self.connector_lr,
+            reg=self.reg,
+            n_train_samples=self.n_train_samples,
+            train_sampling=self.train_sampling,
+            n_samples=self.n_samples,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Obtain the modes (train or take them) and add the connectors.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+        """
+        X, y_encoded = self._validate_training_data(X, y)
+        start = time.perf_counter()
+        frozen = self._frozen_modes()
+        if frozen is None:
+            seeds = self._draw_seeds(self.n_modes + 1)
+            members = self._fit_members(X, y_encoded, SimplexSpec(), self.n_modes, seeds=seeds[:-1])
+            self._check_output_size(members[0], X)
+            nets = [m.net for m in members]
+        else:
+            nets, classes = frozen
+            seeds = self._draw_seeds(1)
+            if classes is not None:
+                y_encoded = self._encode_for_classes(np.asarray(y).ravel(), classes)
+        self._connector_seed = int(seeds[-1])
+        self.estimators_ = nets
+        pool = StackedVertices(
+            {
+                name: torch.stack(
+                    [dict(net.module_.named_parameters())[name].detach().clone() for net in nets]
+                )
+                for name, _ in nets[0].module_.named_parameters()
+            }
+        )
+        self.vertices_ = pool
+        self.log_volumes_ = np.zeros(0)
+        self.relative_heights_ = np.zeros(0)
+        self.connector_histories_ = []
+        self._add_connectors(X, y_encoded, self.n_connectors)
+        if frozen is not None:
+            self._check_output_size(self._members[0], X)
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    @property
+    def _n_modes_fitted(self) -> int:
+        return len(self.estimators_)
+
+    def _faces(self, n_connectors: int) -> list[list[int]]:
+        n = self._n_modes_fitted
+        return [[i, *range(n, n + n_connectors)] for i in range(n)]
+
+    def _mode_scale(self) -> float:
+        flat = self.vertices_.flat()[: self._n_modes_fitted].to(torch.float64)
+        if len(flat) == 1:
+            return float(flat[0].norm())
+        return float(torch.pdist(flat).mean())
+
+    def _add_connectors(
+        self, X: np.ndarray, y: np.ndarray, n_total: int, stop_ratio: float | None = None
+    ) -> None:
+        """Train connectors until there are ``n_total`` (or a collapse, see stop_ratio)."""
+        spec = self._spec()
+        nets = self.estimators_
+        buffers = module_buffers(nets[0].module_)
+        modes = self.vertices_.flat()[: self._n_modes_fitted].to(torch.float64)
+        reg_scale = float((modes * modes).sum(1).mean())
+        scale = self._mode_scale()
+        log_volumes, heights = list(self.log_volumes_), list(self.relative_heights_)
+        pool = self.vertices_
+        for j in range(len(log_volumes), n_total):
+            start = time.perf_counter()
+            faces = self._faces(j)
+            vertex, history = train_vertex(
+                nets[0],
+                pool,
+                buffers,
+                X,
+                y,
+                vertex_seed(self._connector_seed, j),
+                spec,
+                faces=faces,
+                reg_scale=reg_scale,
+            )
+            pool = pool.append(vertex)
+            new = pool.n_vertices - 1
+            flat = pool.flat()
+            per_simplex = torch.stack([log_volume(flat[face + [new]]) for face in faces])
+            log_volumes.append(float(torch.logsumexp(per_simplex, 0)))
+            # Vol_k = Vol_{k-1} * h / k with k = len(face): the height above each face.
+            if j == 0:
+                face_log_volumes = torch.zeros(len(faces), dtype=torch.float64)
+            else:
+                face_log_volumes = torch.stack([log_volume(flat[face]) for face in faces])
+            k = len(faces[0])
+            height = (per_simplex - face_log_volumes).exp() * k
+            heights.append(float(height.mean()) / scale)
+            self.connector_histories_.append(history)
+            if self.verbose:
+                print(
+                    f"[skspro] SPROConnector connector {j + 1}/{n_total} in {time.perf_counter() - start:.1f}s "
+                    f"(train loss {history[-1, 'ce_loss']:.4f}, complex log-volume {log_volumes[-1]:.2f}, "
+                    f"relative height {heights[-1]:.3g})",
+                    flush=True,
+                )
+            if stop_ratio is not None and heights[-1] < stop_ratio:
+                break
+        self.vertices_ = pool
+        self.log_volumes_ = np.array(log_volumes, dtype=np.float64)
+        self.volumes_ = np.exp(self.log_volumes_)
+        self.relative_heights_ = np.array(heights, dtype=np.float64)
+        self._draw_prediction_networks(X, y)
+
+    def _draw_prediction_networks(self, X: np.ndarray, y: np.ndarray) -> None:
+        n_connectors = len(self.log_volumes_)
+        n_modes = self._n_modes_fitted
+        faces = self._faces(n_connectors)
+        self.simplices_ = [tuple(face) for face in faces]
+        pool = self.vertices_
+        if n_connectors == 0:
+            weights = torch.eye(n_modes)
+            groups = np.arange(n_modes)
+        else:
+            generator = make_generator(vertex_seed(self._connector_seed, 10_000))
+            weights = torch.zeros((n_modes * self.n_samples, pool.n_vertices))
+            for i, face in enumerate(faces):
+                points = sample_simplex_weights(len(face), self.n_samples, generator)
+                weights[i * self.n_samples : (i + 1) * self.n_samples, face] = points
+            groups = np.repeat(np.arange(n_modes), self.n_samples)
+        net = self.estimators_[0]
+        if n_connectors == 0:  # the modes themselves, each with its own statistics
+            norm_buffers = self._mode_norm_buffers()
+        else:
+            norm_buffers = norm_statistics(net, pool, weights, module_buffers(net.module_), X)
+        member = Member(net=net, simplex=pool, sample_weights=weights, norm_buffers=norm_buffers)
+        self._set_prediction_members([member])
+        self.sample_weights_ = weights.numpy()
+        self._sample_groups = groups
+        loss, accuracy = self._network_scores(member, X, y)
+        self.simplex_train_loss_ = np.array([loss[groups == i].mean() for i in range(n_modes)])
+        self.simplex_train_accuracy_ = np.array([accuracy[groups == i].mean() for i in range(n_modes)])
+        mode_member = Member(
+            net=net,
+            simplex=pool,
+            sample_weights=torch.eye(pool.n_vertices)[:n_modes],
+            norm_buffers=self._mode_norm_buffers(),
+        )
+        self.mode_train_loss_, self.mode_train_accuracy_ = self._network_scores(mode_member, X, y)
+
+    def _mode_norm_buffers(self) -> dict[str, torch.Tensor]:
+        names = norm_buffer_names(self.estimators_[0].module_)
+        return {
+            name: torch.stack([dict(m.module_.named_buffers())[name] for m in self.estimators_])
+            for name in names
+        }
+
+    def _network_scores(self, member: Member, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-entropy and accuracy of each of a member's networks on (X, y)."""
+        proba = self._member_proba(member, torch.as_tensor(X), reduce=False).numpy()
+        picked = proba[:, np.arange(len(y)), y]
+        loss = -np.log(np.clip(picked, 1e-12, None)).mean(1)
+        accuracy = (proba.argmax(-1) == y[None, :]).mean(1)
+        return loss, accuracy
+
+    # --------------------------------------------------------- measurements
+    def _encode(self, y) -> np.ndarray:
+        y = np.asarray(y).ravel()
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y has labels {unknown[:10].tolist()} not seen in fit ({self.classes_[:10].tolist()})."
+            )
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def path_metrics(self, X, y, *, start: int = 0, end: int = 1, n_points: int = 11) -> pd.DataFrame:
+        """Loss and accuracy along two paths between modes ``start`` and ``end``.
+
+        * ``"line"``: the straight segment ``(1 - t) w_start + t w_end``;
+        * ``"complex"``: ``w_start -> c -> w_end`` through the centroid ``c``
+          of the connectors, which lies in both simplexes, so the whole path
+          stays inside the complex.
+
+        Networks on the paths get their own BatchNorm statistics, estimated
+        on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Data to evaluate on (training data shows the loss barrier).
+        y : array-like of shape (n_samples,)
+        start, end : int, default=0, 1
+            Indices of the two modes.
+        n_points : int, default=11
+            Points per path, ``t`` evenly spaced in [0, 1].
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``path``, ``t``, ``loss`` (mean cross-entropy) and
+            ``accuracy``.
+        """
+        check_is_fitted(self)
+        x = self._validate_predict_data(X).numpy()
+        y_encoded = self._encode(y)
+        n_modes, n_connectors = self._n_modes_fitted, len(self.log_volumes_)
+        if not (0 <= start < n_modes and 0 <= end < n_modes and start != end):
+            raise ValueError(
+                f"start and end must be two different mode indices below {n_modes}, got {start}, {end}."
+            )
+        if n_connectors == 0:
+            raise ValueError("The complex has no connector (n_connectors=0): there is no path through it.")
+        if n_points < 2:
+            raise ValueError(f"n_points must be >= 2, got {n_points}.")
+        n_vertices = self.vertices_.n_vertices
+        eye = torch.eye(n_vertices, dtype=torch.float64)
+        centroid = torch.zeros(n_vertices, dtype=torch.float64)
+        centroid[n_modes:] = 1.0 / n_connectors
+        ts = torch.linspace(0, 1, n_points, dtype=torch.float64)
+        line = (1 - ts)[:, None] * eye[start] + ts[:, None] * eye[end]
+        first = (ts <= 0.5)[:, None]
+        through = torch.where(
+            first,
+            (1 - 2 * ts)[:, None] * eye[start] + (2 * ts)[:, None] * centroid,
+            (2 - 2 * ts)[:, None] * centroid + (2 * ts - 1)[:, None] * eye[end],
+        )
+        rows = []
+        for name, weights in (("line", line), ("complex", through)):
+            weights = weights.float()
+            net = self.estimators_[0]
+            member = Member(
+                net=net,
+                simplex=self.vertices_,
+                sample_weights=weights,
+                norm_buffers=norm_statistics(net, self.vertices_, weights, module_buffers(net.module_), x),
+            )
+            loss, accuracy = self._network_scores(member, x, y_encoded)
+            rows += [
+                {"path": name, "t": float(t), "loss": float(lo), "accuracy": float(a)}
+                for t, lo, a in zip(ts, loss, accuracy)
+            ]
+        return pd.DataFrame(rows)
+
+    def grow_until_collapse(self, X, y, *, max_connectors: int = 8, collapse_ratio: float = 0.05):
+        """Add connectors one at a time until the complex's volume collapses.
+
+        The dimensionality experiment of the paper: each new connector is
+        trained with the volume regulariser; once the low-loss region has no
+        direction left that the complex does not already span, the new
+        connector stays close to the older vertices and the volume collapses.
+        Collapse is declared when a connector's relative height
+        (``relative_heights_``) falls below ``collapse_ratio``.
+
+        Parameters
+        ----------
+        X, y : array-like
+            The training data used in fit.
+        max_connectors : int, default=8
+            Stop here if no collapse happened.
+        collapse_ratio : float, default=0.05
+            Relative height below which a connector adds no new direction.
+
+        Returns
+        -------
+        self : object
+            With ``collapse_at_`` (number of connectors when the volume
+            collapsed, or None) and the volume curve in ``log_volumes_``;
+            ``n_connectors`` is set to the number of connectors reached.
+        """
+        check_is_fitted(self)
+        x = self._validate_predict_data(X).numpy()
+        y_encoded = self._encode(y)
+        self._add_connectors(x, y_encoded, max_connectors, stop_ratio=collapse_ratio)
+        collapsed = np.flatnonzero(self.relative_heights_ < collapse_ratio)
+        self.collapse_at_ = int(collapsed[0] + 1) if len(collapsed) else None
+        self.n_connectors = len(self.log_volumes_)
+        return self
