@@ -179,12 +179,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
             len(members), -1
         )
         self.relative_edge_lengths_ = np.array(
-            [
-                (
-                    s.edge_lengths()[1:] / s.edge_lengths().new_tensor(float(s.flat()[0].double().norm()))
-                ).numpy()
-                for s in self.simplexes_
-            ],
+            [(s.edge_lengths()[1:] / s.flat()[0].double().norm()).cpu().numpy() for s in self.simplexes_],
             dtype=np.float64,
         ).reshape(len(members), -1)
         self.vertex_histories_ = [m.vertex_histories for m in members]

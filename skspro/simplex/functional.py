@@ -260,9 +260,16 @@ def forward_networks(
         for nets in _chunks(n_networks, network_chunk if use_vmap else n_networks):
             p = {name: t[nets] for name, t in params.items()}
             b = _slice_buffers(buffers, batched_buffers, nets)
+            out = None
             if use_vmap:
-                out = _forward_networks_vmap(module, p, b, xr, batched_buffers)
-            else:
+                try:
+                    out = _forward_networks_vmap(module, p, b, xr, batched_buffers)
+                except RuntimeError:
+                    # Some kernels refuse batched inputs (e.g. cuDNN BatchNorm
+                    # on large batches); "auto" falls back to the loop.
+                    if method == "vmap":
+                        raise
+            if out is None:
                 out = forward_networks_loop(module, p, b, xr, batched_buffers)
             net_outputs.append(transform(out) if transform is not None else out)
         row_outputs.append(torch.cat(net_outputs, dim=0))

@@ -1,0 +1,293 @@
+"""Speed of ESPRO training and prediction against one network.
+
+Measures, in one run on one device (medians of several repetitions):
+
+* one vertex-training epoch vs one base-network epoch on the same data, for
+  the ways a minibatch is spread over sampled networks (split / full, M);
+* predict_proba with S sampled networks vs S times one network's forward at
+  the same batch size (the FLOP limit), and the vectorised path vs a Python
+  loop over the networks at small batches;
+* on CUDA, peak GPU memory of predict_proba over many rows.
+
+Usage::
+
+    python benchmarks/speed.py --device cpu          # or cuda
+    python benchmarks/speed.py --device cpu --quick  # seconds, a smoke run
+
+Settings live in benchmarks/configs/speed.json; results go to
+benchmarks/results/speed-<device>.{json,md} (or --out DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from torch.func import functional_call
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, markdown_table, median_time, write_results  # noqa: E402
+
+from skspro import ESPROClassifier  # noqa: E402
+from skspro.modules import MLP, SmallCNN  # noqa: E402
+from skspro.simplex import forward_networks  # noqa: E402
+
+TRAIN_MODES = [("split", 5), ("split", 1), ("full", 5)]
+
+
+def make_data(spec: dict, n_rows: int, seed: int = 0):
+    """Synthetic, learnable data: labels from a random linear teacher."""
+    rng = np.random.default_rng(seed)
+    shape = (spec["input_dim"],) if spec["kind"] == "mlp" else tuple(spec["image"])
+    X = rng.standard_normal((n_rows, *shape)).astype(np.float32)
+    teacher = rng.standard_normal((int(np.prod(shape)), 10)).astype(np.float32)
+    y = (X.reshape(n_rows, -1) @ teacher).argmax(1)
+    return X, y
+
+
+def make_net(spec: dict, settings: dict, device: str) -> NeuralNetClassifier:
+    if spec["kind"] == "mlp":
+        module, params = (
+            MLP,
+            {"module__input_dim": spec["input_dim"], "module__hidden_units": spec["hidden_units"]},
+        )
+    else:
+        module = SmallCNN
+        params = {
+            "module__in_channels": spec["image"][0],
+            "module__channels": spec["channels"],
+            "module__batch_norm": spec["batch_norm"],
+        }
+    return NeuralNetClassifier(
+        module,
+        module__n_classes=10,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=settings["batch_size"],
+        max_epochs=settings["base_epochs"],
+        train_split=None,
+        iterator_train__shuffle=True,
+        device=device,
+        verbose=0,
+        **params,
+    )
+
+
+def epoch_time(history) -> float:
+    """Median epoch duration, leaving out the first (warm-up) epoch."""
+    durations = list(history[:, "dur"])
+    return statistics.median(durations[1:] if len(durations) > 1 else durations)
+
+
+def bench_training(name, spec, settings, device, X, y):
+    rows, fitted = [], None
+    for sampling, m in TRAIN_MODES:
+        model = ESPROClassifier(
+            make_net(spec, settings, device),
+            n_members=1,
+            n_vertices=1,
+            vertex_epochs=settings["vertex_epochs"],
+            n_train_samples=m,
+            train_sampling=sampling,
+            n_samples=settings["n_samples"],
+            random_state=0,
+        ).fit(X, y)
+        base = epoch_time(model.estimators_[0].history)
+        vertex = epoch_time(model.vertex_histories_[0][0])
+        rows.append(
+            {
+                "model": name,
+                "train_sampling": sampling,
+                "M": m,
+                "base_epoch_s": base,
+                "vertex_epoch_s": vertex,
+                "ratio": vertex / base,
+                "vertex_ce_loss": float(model.vertex_histories_[0][0][-1, "ce_loss"]),
+            }
+        )
+        print(rows[-1], flush=True)
+        if sampling == "split" and m == 5:
+            fitted = model
+    return rows, fitted
+
+
+def bench_prediction(name, model, settings, device, X):
+    member = model._members[0]
+    module = member.net.module_.eval()
+    weights = torch.as_tensor(member.sample_weights)
+    params = member.simplex.combine(weights)
+    buffers = {n: b for n, b in module.named_buffers()}
+    buffers.update(member.norm_buffers)
+    batched = frozenset(member.norm_buffers)
+    n_networks = weights.shape[0]
+    one = {n: p[0] for n, p in params.items()}
+    one_buffers = {n: (b[0] if n in batched else b) for n, b in buffers.items()}
+    # What a user without skspro would run: S ready nn.Modules, called in turn.
+    networks = []
+    for s in range(n_networks):
+        network = copy.deepcopy(module)
+        network.load_state_dict(
+            {
+                **{n: p[s] for n, p in params.items()},
+                **{n: (b[s] if n in batched else b) for n, b in buffers.items()},
+            }
+        )
+        networks.append(network.eval())
+    rows = []
+    for batch in settings["predict_batches"]:
+        x_np = X[np.arange(batch) % len(X)]
+        x = torch.as_tensor(x_np, device=device)
+        repeats = settings["repeats"]
+
+        def single(x=x):
+            with torch.no_grad():
+                functional_call(module, (one, one_buffers), (x,))
+
+        def path(method, x=x):
+            def run():
+                with torch.no_grad():
+                    forward_networks(module, params, buffers, x, batched_buffers=batched, method=method)
+
+            return run
+
+        def python_loop(x=x):
+            with torch.no_grad():
+                for network in networks:
+                    network(x)
+
+        t_one = median_time(single, device, repeats)
+        t_python = median_time(python_loop, device, repeats)
+        t_loop = median_time(path("loop"), device, repeats)
+        try:
+            t_vmap = median_time(path("vmap"), device, repeats)
+        except RuntimeError as error:  # recorded, not hidden: see the JSON
+            print(f"vmap failed at batch {batch}: {error}", flush=True)
+            t_vmap = float("nan")
+        t_auto = median_time(path("auto"), device, repeats)
+        t_predict = median_time(lambda x_np=x_np: model.predict_proba(x_np), device, repeats)
+        rows.append(
+            {
+                "model": name,
+                "batch": batch,
+                "S": n_networks,
+                "one_network_s": t_one,
+                "flop_limit_s": n_networks * t_one,
+                "python_loop_s": t_python,
+                "functional_loop_s": t_loop,
+                "vmap_s": t_vmap,
+                "auto_s": t_auto,
+                "predict_proba_s": t_predict,
+                "predict_proba_over_flop_limit": t_predict / (n_networks * t_one),
+                "python_loop_over_predict_proba": t_python / t_predict,
+                "python_loop_over_vmap": t_python / t_vmap,
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def bench_memory(name, model, settings, device, X):
+    if not device.startswith("cuda") or "memory_rows" not in settings:
+        return []
+    n_rows = settings["memory_rows"]
+    x_np = X[np.arange(n_rows) % len(X)]
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    model.predict_proba(x_np)
+    peak = torch.cuda.max_memory_allocated() - base
+    n_params = model.simplexes_[0].n_params
+    row = {
+        "model": name,
+        "rows": n_rows,
+        "S": model.n_networks_,
+        "peak_extra_MiB": peak / 2**20,
+        "all_outputs_MiB": model.n_networks_ * n_rows * len(model.classes_) * 8 / 2**20,
+        "one_network_params_MiB": n_params * 4 / 2**20,
+    }
+    print(row, flush=True)
+    return [row]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--out", default=None, help="folder for results (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    config = json.loads((Path(__file__).resolve().parent / "configs" / "speed.json").read_text())
+    settings = dict(config["cuda" if args.device.startswith("cuda") else "cpu"])
+    if args.quick:
+        settings.update(
+            n_rows=256, base_epochs=2, vertex_epochs=2, n_samples=4, predict_batches=[1, 32], repeats=2
+        )
+        settings["models"] = {"mlp": {"kind": "mlp", "input_dim": 16, "hidden_units": [32]}}
+    training, prediction, memory = [], [], []
+    for name, spec in settings["models"].items():
+        X, y = make_data(spec, settings["n_rows"])
+        rows, fitted = bench_training(name, spec, settings, args.device, X, y)
+        training += rows
+        prediction += bench_prediction(name, fitted, settings, args.device, X)
+        memory += bench_memory(name, fitted, settings, args.device, X)
+    env = environment(args.device)
+    payload = {
+        "environment": env,
+        "settings": settings,
+        "training": training,
+        "prediction": prediction,
+        "memory": memory,
+    }
+    markdown = (
+        f"# Speed benchmark ({args.device})\n\n"
+        + "\n".join(f"- {k}: {v}" for k, v in env.items())
+        + "\n\n## Vertex epoch vs base epoch\n\n"
+        + markdown_table(
+            training, ["model", "train_sampling", "M", "base_epoch_s", "vertex_epoch_s", "ratio"]
+        )
+        + "\n## Prediction with S sampled networks\n\n"
+        + markdown_table(
+            prediction,
+            [
+                "model",
+                "batch",
+                "S",
+                "one_network_s",
+                "flop_limit_s",
+                "python_loop_s",
+                "functional_loop_s",
+                "vmap_s",
+                "predict_proba_s",
+                "predict_proba_over_flop_limit",
+                "python_loop_over_predict_proba",
+            ],
+        )
+    )
+    if memory:
+        markdown += "\n## Peak GPU memory of predict_proba\n\n" + markdown_table(
+            memory, ["model", "rows", "S", "peak_extra_MiB", "all_outputs_MiB", "one_network_params_MiB"]
+        )
+    suffix = "quick" if args.quick else args.device.replace(":", "")
+    name = f"speed-{suffix}"
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        (out / f"{name}.md").write_text(markdown)
+        paths = (out / f"{name}.json", out / f"{name}.md")
+    else:
+        paths = write_results(name, payload, markdown)
+    print(markdown)
+    print("written:", *paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
