@@ -1,0 +1,69 @@
+"""Calibration and uncertainty metrics, scorers and a comparison report.
+
+Calibration of class probabilities (``y_proba`` as from ``predict_proba``):
+
+* :func:`expected_calibration_error`, :func:`maximum_calibration_error`,
+  :func:`average_calibration_error` -- top-label binned metrics (equal-width
+  bins computed with netcal, or equal-mass bins);
+* :func:`negative_log_likelihood`, :func:`brier_score` -- proper scoring
+  rules;
+* :data:`ece_scorer`, :data:`mce_scorer`, :data:`nll_scorer`,
+  :data:`brier_scorer` -- the same for ``GridSearchCV(scoring=...)``
+  (negated: higher is better);
+* :func:`calibration_report` -- all of them for several fitted models, as a
+  pandas DataFrame.
+
+Epistemic uncertainty from per-network probabilities (``predict_proba_networks``):
+:func:`predictive_entropy`, :func:`expected_entropy`,
+:func:`mutual_information`, and :func:`ood_auroc` to score out-of-distribution
+detection.
+
+Temperature scaling is scikit-learn's: fit ``CalibratedClassifierCV`` with
+``method="temperature"`` around the *frozen* fitted model on held-out data
+(not the training data, on which a network is over-confident).
+
+Examples
+--------
+>>> from sklearn.calibration import CalibratedClassifierCV
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.frozen import FrozenEstimator
+>>> from sklearn.model_selection import train_test_split
+>>> from skspro import DeepEnsembleClassifier, default_estimator
+>>> from skspro.metrics import calibration_report
+>>> X, y = load_iris(return_X_y=True)
+>>> X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.5, random_state=0)
+>>> model = DeepEnsembleClassifier(default_estimator().set_params(max_epochs=5), n_members=2,
+...                                random_state=0).fit(X_train, y_train)
+>>> scaled = CalibratedClassifierCV(FrozenEstimator(model), method="temperature").fit(X_val, y_val)
+>>> report = calibration_report({"raw": model, "temperature-scaled": scaled}, X_val, y_val)
+>>> report.shape
+(2, 8)
+"""
+
+from ._calibration import (
+    average_calibration_error,
+    brier_score,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+)
+from ._calibration_report import calibration_report
+from ._scorers import brier_scorer, ece_scorer, mce_scorer, nll_scorer
+from ._uncertainty import expected_entropy, mutual_information, ood_auroc, predictive_entropy
+
+__all__ = [
+    "average_calibration_error",
+    "brier_score",
+    "brier_scorer",
+    "calibration_report",
+    "ece_scorer",
+    "expected_calibration_error",
+    "expected_entropy",
+    "maximum_calibration_error",
+    "mce_scorer",
+    "mutual_information",
+    "negative_log_likelihood",
+    "nll_scorer",
+    "ood_auroc",
+    "predictive_entropy",
+]

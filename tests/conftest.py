@@ -1,0 +1,20 @@
+"""Shared test settings."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread for the whole suite.
+
+    The networks here are tiny and gain nothing from more threads; with
+    another process busy on the same cores, torch's spinning threads make
+    them many times slower (measured 30-100x on 2 cores). One thread also
+    makes timings and floating-point results independent of the machine's
+    core count.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

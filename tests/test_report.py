@@ -1,0 +1,97 @@
+"""calibration_report on any classifier, and the quick digits report behind ``skspro report``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from skspro import ESPROClassifier, default_estimator
+from skspro._report import run_report
+from skspro.metrics import (
+    average_calibration_error,
+    brier_score,
+    calibration_report,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+)
+
+COLUMNS = ["accuracy", "nll", "ece", "mce", "ace", "brier", "predict_time_s", "n_networks"]
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X, np.array(["setosa", "versicolor", "virginica"])[y]
+
+
+def test_report_values_for_any_classifier(iris):
+    X, y = iris
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    report = calibration_report({"logistic": model}, X[50:], y[50:], n_bins=10)  # no setosa in y
+    assert list(report.columns) == COLUMNS and report.index.name == "model"
+    row = report.loc["logistic"]
+    proba = model.predict_proba(X[50:])
+    labels = model.classes_
+    assert row["accuracy"] == pytest.approx(model.score(X[50:], y[50:]))
+    assert row["nll"] == pytest.approx(negative_log_likelihood(y[50:], proba, labels=labels))
+    assert row["ece"] == pytest.approx(expected_calibration_error(y[50:], proba, n_bins=10, labels=labels))
+    assert row["mce"] == pytest.approx(maximum_calibration_error(y[50:], proba, n_bins=10, labels=labels))
+    assert row["ace"] == pytest.approx(average_calibration_error(y[50:], proba, n_bins=10, labels=labels))
+    assert row["brier"] == pytest.approx(brier_score(y[50:], proba, labels=labels))
+    assert row["predict_time_s"] > 0 and row["n_networks"] == 1
+
+
+def test_report_names_lists_and_counts_networks(iris):
+    X, y = iris
+    template = default_estimator().set_params(max_epochs=5)
+    espro = ESPROClassifier(template, n_members=2, n_vertices=1, vertex_epochs=2, n_samples=3, random_state=0)
+    models = [
+        LogisticRegression(max_iter=1000).fit(X, y),
+        LogisticRegression(C=0.01, max_iter=1000).fit(X, y),
+        make_pipeline(StandardScaler(), espro).fit(X, y),
+    ]
+    report = calibration_report(models, X, y)
+    assert list(report.index) == ["LogisticRegression", "LogisticRegression (2)", "ESPROClassifier"]
+    assert report["n_networks"].tolist() == [1, 1, 6]
+    # the strongly regularised model is less sure of itself, and so worse in NLL here
+    assert report["nll"].iloc[1] > report["nll"].iloc[0]
+
+
+def test_report_bad_input(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="has no predict_proba"):
+        calibration_report({"svc": SVC().fit(X, y)}, X, y)
+    with pytest.raises(ValueError, match="a dict .* or a list"):
+        calibration_report(LogisticRegression(max_iter=1000).fit(X, y), X, y)
+    with pytest.raises(ValueError, match="estimators is empty"):
+        calibration_report({}, X, y)
+    with pytest.raises(ValueError, match="y_true has 10 labels but y_proba has 150 rows"):
+        calibration_report([LogisticRegression(max_iter=1000).fit(X, y)], X, y[:10])
+
+
+def test_quick_digits_report(tmp_path):
+    table = run_report(tmp_path / "out", quick=True, random_state=0)
+    out = tmp_path / "out"
+    assert list(table.columns) == [*COLUMNS, "fit_time_s"]
+    assert len(table) == 3 and table.index[0] == "single network"
+    assert table["n_networks"].tolist() == [1, 2, 6]
+    assert np.all(table["accuracy"] > 0.85)  # digits is easy; the models did learn
+    np.testing.assert_allclose(pd.read_csv(out / "calibration_report.csv", index_col="model"), table)
+    markdown = (out / "calibration_report.md").read_text()
+    assert all(name in markdown for name in table.index) and "| ece" not in markdown.splitlines()[2]
+    for image in ("reliability_diagram.png", "shift_curve.png"):
+        assert (out / image).read_bytes()[:4] == b"\x89PNG"
+
+    shift = pd.read_csv(out / "shift_results.csv")
+    assert len(shift) == 3 * (1 + 5 * 5)  # models x (clean + corruptions x severities)
+    assert set(shift["severity"]) == {0, 1, 2, 3, 4, 5}
+    for _, rows in shift.groupby("model"):
+        accuracy = rows.groupby("severity")["accuracy"].mean()
+        assert accuracy[5] < accuracy[0] - 0.2  # strong corruptions hurt
+    clean = shift[shift["severity"] == 0].set_index("model")
+    np.testing.assert_allclose(clean.loc[table.index, "accuracy"], table["accuracy"])
