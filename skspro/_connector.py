@@ -116,7 +116,7 @@ class SPROConnector(BaseSimplexEnsemble):
     n_networks_ : int
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
     fit_time_ : float
 
     See Also
@@ -197,7 +197,8 @@ class SPROConnector(BaseSimplexEnsemble):
         if not any(isinstance(item, FrozenEstimator) for item in items):
             if isinstance(self.estimator, list):
                 raise ValueError(
-                    "A list estimator must hold fitted skorch nets wrapped in sklearn.frozen.FrozenEstimator, "
+                    "A list estimator must hold fitted skorch nets wrapped in "
+                    "sklearn.frozen.FrozenEstimator, "
                     "e.g. [FrozenEstimator(net_a), FrozenEstimator(net_b)]."
                 )
             return None
@@ -350,7 +351,8 @@ class SPROConnector(BaseSimplexEnsemble):
             self.connector_histories_.append(history)
             if self.verbose:
                 print(
-                    f"[skspro] SPROConnector connector {j + 1}/{n_total} in {time.perf_counter() - start:.1f}s "
+                    f"[skspro] SPROConnector connector {j + 1}/{n_total} "
+                    f"in {time.perf_counter() - start:.1f}s "
                     f"(train loss {history[-1, 'ce_loss']:.4f}, complex log-volume {log_volumes[-1]:.2f}, "
                     f"relative height {heights[-1]:.3g})",
                     flush=True,

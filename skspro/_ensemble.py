@@ -44,7 +44,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         Networks evaluated per prediction (``n_members``).
     n_features_in_ : int
         Number of features (size of axis 1 of ``X``) seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` had string column names.
     member_fit_times_ : ndarray of shape (n_members,)
         Seconds spent training each member.

@@ -90,7 +90,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         Networks evaluated per prediction.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` had string column names.
     member_fit_times_ : ndarray of shape (n_members,)
     vertex_fit_times_ : ndarray of shape (n_members, n_vertices)

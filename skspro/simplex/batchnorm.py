@@ -53,7 +53,7 @@ def recompute_norm_statistics(
     ----------
     module : torch.nn.Module
         The architecture; it is copied, not modified.
-    params : dict of str to Tensor of shape (S, *param_shape)
+    params : dict of str to Tensor of shape (S, ...)
         Parameters of the ``S`` networks.
     buffers : dict of str to Tensor
         The module's buffers (unbatched); normalisation statistics among them

@@ -127,7 +127,7 @@ class StackedVertices:
 
         Returns
         -------
-        dict of str to Tensor of shape (n_networks, *param_shape)
+        dict of str to Tensor of shape (n_networks, ...)
         """
         if weights.dim() != 2 or weights.shape[1] != self.n_vertices:
             raise ValueError(
@@ -163,7 +163,7 @@ def forward_networks_loop(
     ----------
     module : torch.nn.Module
         The architecture; its own parameters are not used.
-    params : dict of str to Tensor of shape (S, *param_shape)
+    params : dict of str to Tensor of shape (S, ...)
     buffers : dict of str to Tensor
         Buffers named in ``batched_buffers`` have a leading ``S`` axis, the
         others are shared by all networks.
@@ -223,7 +223,7 @@ def forward_networks(
     module : torch.nn.Module
         The architecture, used through ``functional_call`` and never changed.
         Put it in the mode you need (``eval()`` for prediction) beforehand.
-    params : dict of str to Tensor of shape (S, *param_shape)
+    params : dict of str to Tensor of shape (S, ...)
         Stacked parameters of the ``S`` networks.
     buffers : dict of str to Tensor
         Buffers (BatchNorm statistics, ...); those named in
