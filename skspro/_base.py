@@ -16,7 +16,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 
-from ._members import Member, SimplexSpec, fit_member
+from ._devices import resolve_devices
+from ._members import Member, SimplexSpec, device_of, fit_member, seeded_torch
 from .modules import MLP
 from .simplex import forward_networks
 
@@ -63,6 +64,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "device": [str, None],
         "verbose": ["verbose"],
     }
 
@@ -128,7 +130,6 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         start = time.perf_counter()
         members = self._fit_members(X, y_encoded, self._simplex_spec(), self.n_members)
         self.fit_time_ = time.perf_counter() - start
-        self._check_output_size(members[0], X)
         self._set_fitted_members(members)
         return self
 
@@ -145,8 +146,13 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         ``n_jobs``.
         """
         template = self._template(X, len(self.classes_))
+        probe = clone(template).set_params(device="cpu")
+        with seeded_torch(0):
+            probe.initialize()
+        self._check_output_size(probe, X)
         self._seeds = self._draw_seeds(n_members) if seeds is None else seeds
         n_jobs = effective_n_jobs(self.n_jobs)
+        devices = resolve_devices(self.device, n_jobs, n_members)
         return Parallel(n_jobs=self.n_jobs)(
             delayed(fit_member)(
                 template,
@@ -155,16 +161,26 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
                 int(seed),
                 spec,
                 name=f"{type(self).__name__} member {i + 1}/{n_members}",
+                index=i,
+                device=devices[i],
                 verbose=self.verbose,
                 n_threads=self._n_threads(n_jobs),
             )
             for i, seed in enumerate(self._seeds)
         )
 
-    def _check_output_size(self, member: Member, X: np.ndarray) -> None:
-        out = self._member_proba(member, torch.as_tensor(X[:2]), reduce=False)
-        n_out = out.shape[-1]
-        if out.dim() != 3 or n_out != len(self.classes_):
+    def _check_output_size(self, net: NeuralNet, X: np.ndarray) -> None:
+        """Fail before any training if the module's output does not fit the classes."""
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                out = module(torch.as_tensor(X[:2], device=device_of(net)))
+        finally:
+            module.train(was_training)
+        n_out = out.shape[-1] if isinstance(out, torch.Tensor) else None
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or n_out != len(self.classes_):
             raise ValueError(
                 f"The module returns {n_out} outputs per row but y has {len(self.classes_)} classes "
                 f"({list(self.classes_)[:10]}). Make the module's last layer produce "
@@ -199,7 +215,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         """Probabilities of a member's sampled networks: (S, n, C), or their sum (n, C)."""
         net = member.net
         module = net.module_
-        device = next(iter(member.simplex.params.values())).device
+        device = device_of(net)
         nonlinearity = net._get_predict_nonlinearity()
 
         def to_proba(outputs: torch.Tensor) -> torch.Tensor:
@@ -217,8 +233,10 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
             with torch.no_grad():
                 for start in range(0, len(weights), self._network_chunk):
                     chunk = slice(start, start + self._network_chunk)
-                    params = member.sample_params(chunk)
-                    chunk_buffers = {n: (b[chunk] if n in batched else b) for n, b in buffers.items()}
+                    params = member.sample_params(chunk, device)
+                    chunk_buffers = {
+                        n: (b[chunk].to(device) if n in batched else b) for n, b in buffers.items()
+                    }
                     proba = forward_networks(
                         module, params, chunk_buffers, x, batched_buffers=batched, transform=to_proba
                     )

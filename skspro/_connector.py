@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,8 +16,9 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from ._base import BaseSimplexEnsemble
-from ._members import Member, SimplexSpec, norm_statistics, train_vertex, vertex_seed
+from ._members import Member, SimplexSpec, norm_statistics, start_of_vertex, train_vertex, vertex_seed
 from .simplex import (
+    IncrementalLogVolume,
     StackedVertices,
     log_volume,
     make_generator,
@@ -82,6 +84,11 @@ class SPROConnector(BaseSimplexEnsemble):
         One seed per mode and one for the connectors.
     n_jobs : int, default=None
         Modes trained in parallel through joblib.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
+        Where members train and predict. ``None`` keeps the template's own
+        ``device``; ``"auto"`` picks a GPU when one is visible. With several
+        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
+        fitted on a GPU pickles and predicts on a machine without one.
     verbose : int, default=0
         Print one line per mode and per connector when > 0.
 
@@ -103,6 +110,14 @@ class SPROConnector(BaseSimplexEnsemble):
         simplex, divided by the mean distance between modes (by the norm of
         the mode when there is one). Near 0: the connector added no new
         direction.
+    start_relative_heights_ : ndarray of shape (n_connectors,)
+        The same for each connector where its training started (centroid
+        plus small noise): the baseline that ``relative_heights_`` grew from.
+    n_connectors_ : int
+        Connectors in the complex (``n_connectors``, or more after
+        :meth:`grow_until_collapse`).
+    collapse_at_ : int or None
+        Set by :meth:`grow_until_collapse`.
     connector_histories_ : list of skorch.History
         Training history of each connector (``train_loss``, ``ce_loss``,
         ``log_volume``, ``dur`` per epoch).
@@ -158,6 +173,7 @@ class SPROConnector(BaseSimplexEnsemble):
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "device": [str, None],
         "verbose": ["verbose"],
     }
 
@@ -175,6 +191,7 @@ class SPROConnector(BaseSimplexEnsemble):
         n_samples=10,
         random_state=None,
         n_jobs=None,
+        device=None,
         verbose=0,
     ):
         self.estimator = estimator
@@ -188,6 +205,7 @@ class SPROConnector(BaseSimplexEnsemble):
         self.n_samples = n_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.device = device
         self.verbose = verbose
 
     # ---------------------------------------------------------------- modes
@@ -268,13 +286,15 @@ class SPROConnector(BaseSimplexEnsemble):
         if frozen is None:
             seeds = self._draw_seeds(self.n_modes + 1)
             members = self._fit_members(X, y_encoded, SimplexSpec(), self.n_modes, seeds=seeds[:-1])
-            self._check_output_size(members[0], X)
             nets = [m.net for m in members]
         else:
             nets, classes = frozen
             seeds = self._draw_seeds(1)
+            if classes is None and hasattr(nets[0], "classes_"):
+                classes = np.asarray(nets[0].classes_)
             if classes is not None:
                 y_encoded = self._encode_for_classes(np.asarray(y).ravel(), classes)
+            self._check_output_size(nets[0], X)
         self._connector_seed = int(seeds[-1])
         self.estimators_ = nets
         pool = StackedVertices(
@@ -284,14 +304,13 @@ class SPROConnector(BaseSimplexEnsemble):
                 )
                 for name, _ in nets[0].module_.named_parameters()
             }
-        )
+        ).to("cpu")
         self.vertices_ = pool
         self.log_volumes_ = np.zeros(0)
         self.relative_heights_ = np.zeros(0)
+        self.start_relative_heights_ = np.zeros(0)
         self.connector_histories_ = []
         self._add_connectors(X, y_encoded, self.n_connectors)
-        if frozen is not None:
-            self._check_output_size(self._members[0], X)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -309,45 +328,40 @@ class SPROConnector(BaseSimplexEnsemble):
             return float(flat[0].norm())
         return float(torch.pdist(flat).mean())
 
+    def _relative_height(self, pool: StackedVertices, faces: list[list[int]], vertex: dict) -> float:
+        """Mean height of ``vertex`` above each face, over the modes' scale."""
+        flat_pool = pool.flat()
+        flat_vertex = torch.cat([vertex[name].reshape(-1) for name in pool.params]).to(flat_pool)
+        heights = [IncrementalLogVolume(flat_pool[face]).height(flat_vertex).norm() for face in faces]
+        return float(torch.stack(heights).mean()) / self._mode_scale()
+
     def _add_connectors(
         self, X: np.ndarray, y: np.ndarray, n_total: int, stop_ratio: float | None = None
     ) -> None:
-        """Train connectors until there are ``n_total`` (or a collapse, see stop_ratio)."""
+        """Train connectors until there are ``n_total``, or until one from the
+        second on has a relative height below ``stop_ratio``."""
         spec = self._spec()
         nets = self.estimators_
         buffers = module_buffers(nets[0].module_)
         modes = self.vertices_.flat()[: self._n_modes_fitted].to(torch.float64)
         reg_scale = float((modes * modes).sum(1).mean())
-        scale = self._mode_scale()
         log_volumes, heights = list(self.log_volumes_), list(self.relative_heights_)
+        start_heights = list(self.start_relative_heights_)
         pool = self.vertices_
         for j in range(len(log_volumes), n_total):
             start = time.perf_counter()
             faces = self._faces(j)
+            seed = vertex_seed(self._connector_seed, j)
             vertex, history = train_vertex(
-                nets[0],
-                pool,
-                buffers,
-                X,
-                y,
-                vertex_seed(self._connector_seed, j),
-                spec,
-                faces=faces,
-                reg_scale=reg_scale,
+                nets[0], pool, buffers, X, y, seed, spec, faces=faces, reg_scale=reg_scale
             )
+            heights.append(self._relative_height(pool, faces, vertex))
+            start_heights.append(self._relative_height(pool, faces, start_of_vertex(pool, seed)))
             pool = pool.append(vertex)
             new = pool.n_vertices - 1
             flat = pool.flat()
             per_simplex = torch.stack([log_volume(flat[face + [new]]) for face in faces])
             log_volumes.append(float(torch.logsumexp(per_simplex, 0)))
-            # Vol_k = Vol_{k-1} * h / k with k = len(face): the height above each face.
-            if j == 0:
-                face_log_volumes = torch.zeros(len(faces), dtype=torch.float64)
-            else:
-                face_log_volumes = torch.stack([log_volume(flat[face]) for face in faces])
-            k = len(faces[0])
-            height = (per_simplex - face_log_volumes).exp() * k
-            heights.append(float(height.mean()) / scale)
             self.connector_histories_.append(history)
             if self.verbose:
                 print(
@@ -357,12 +371,14 @@ class SPROConnector(BaseSimplexEnsemble):
                     f"relative height {heights[-1]:.3g})",
                     flush=True,
                 )
-            if stop_ratio is not None and heights[-1] < stop_ratio:
+            if stop_ratio is not None and j >= 1 and heights[-1] < stop_ratio:
                 break
         self.vertices_ = pool
         self.log_volumes_ = np.array(log_volumes, dtype=np.float64)
         self.volumes_ = np.exp(self.log_volumes_)
         self.relative_heights_ = np.array(heights, dtype=np.float64)
+        self.start_relative_heights_ = np.array(start_heights, dtype=np.float64)
+        self.n_connectors_ = len(log_volumes)
         self._draw_prediction_networks(X, y)
 
     def _draw_prediction_networks(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -386,7 +402,7 @@ class SPROConnector(BaseSimplexEnsemble):
             norm_buffers = self._mode_norm_buffers()
         else:
             norm_buffers = norm_statistics(net, pool, weights, module_buffers(net.module_), X)
-        member = Member(net=net, simplex=pool, sample_weights=weights, norm_buffers=norm_buffers)
+        member = Member(net=net, simplex=pool, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
         self._set_prediction_members([member])
         self.sample_weights_ = weights.numpy()
         self._sample_groups = groups
@@ -398,7 +414,7 @@ class SPROConnector(BaseSimplexEnsemble):
             simplex=pool,
             sample_weights=torch.eye(pool.n_vertices)[:n_modes],
             norm_buffers=self._mode_norm_buffers(),
-        )
+        ).to_cpu()
         self.mode_train_loss_, self.mode_train_accuracy_ = self._network_scores(mode_member, X, y)
 
     def _mode_norm_buffers(self) -> dict[str, torch.Tensor]:
@@ -498,11 +514,20 @@ class SPROConnector(BaseSimplexEnsemble):
         """Add connectors one at a time until the complex's volume collapses.
 
         The dimensionality experiment of the paper: each new connector is
-        trained with the volume regulariser; once the low-loss region has no
-        direction left that the complex does not already span, the new
-        connector stays close to the older vertices and the volume collapses.
-        Collapse is declared when a connector's relative height
-        (``relative_heights_``) falls below ``collapse_ratio``.
+        trained with the volume regulariser pushing it away from the older
+        vertices; once the low-loss region has no direction left that the
+        complex does not already span, the new connector stays close to them
+        and the volume collapses. Collapse is declared at the first connector,
+        from the second on, whose relative height (``relative_heights_``)
+        stays below ``collapse_ratio``. The first connector is never a
+        collapse: its height is the distance from the modes to the region
+        between them.
+
+        Read the result against ``start_relative_heights_``, the height each
+        connector had before training (at the centroid of all current
+        vertices, plus 1 % noise): a connector that barely trained tells
+        nothing, so give each connector enough ``connector_epochs`` and
+        ``reg > 0``.
 
         Parameters
         ----------
@@ -516,15 +541,24 @@ class SPROConnector(BaseSimplexEnsemble):
         Returns
         -------
         self : object
-            With ``collapse_at_`` (number of connectors when the volume
-            collapsed, or None) and the volume curve in ``log_volumes_``;
-            ``n_connectors`` is set to the number of connectors reached.
+            With ``collapse_at_`` (number of connectors at the collapse, or
+            None), ``n_connectors_`` (connectors in the complex now, the
+            collapsed one included) and the curves ``log_volumes_``,
+            ``relative_heights_`` and ``start_relative_heights_``.
         """
         check_is_fitted(self)
+        if self.reg == 0:
+            warnings.warn(
+                "reg=0: nothing pushes a connector out of the older vertices' span, so a 'collapse' "
+                "only means the connector did not move. Refit with reg > 0 for the dimensionality "
+                "experiment.",
+                UserWarning,
+                stacklevel=2,
+            )
         x = self._validate_predict_data(X).numpy()
         y_encoded = self._encode(y)
+        already = len(self.log_volumes_)
         self._add_connectors(x, y_encoded, max_connectors, stop_ratio=collapse_ratio)
-        collapsed = np.flatnonzero(self.relative_heights_ < collapse_ratio)
-        self.collapse_at_ = int(collapsed[0] + 1) if len(collapsed) else None
-        self.n_connectors = len(self.log_volumes_)
+        low = np.flatnonzero(self.relative_heights_[max(already, 1) :] < collapse_ratio)
+        self.collapse_at_ = int(low[0] + max(already, 1) + 1) if len(low) else None
         return self

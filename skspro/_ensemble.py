@@ -31,6 +31,11 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     n_jobs : int, default=None
         Members trained in parallel through joblib (``None``: 1, unless in a
         ``joblib.parallel_config`` context). Results do not depend on it.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
+        Where members train and predict. ``None`` keeps the template's own
+        ``device``; ``"auto"`` picks a GPU when one is visible. With several
+        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
+        fitted on a GPU pickles and predicts on a machine without one.
     verbose : int, default=0
         Print one line per trained member when > 0.
 
@@ -78,11 +83,14 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
 
     _parameter_constraints: dict = {**BaseSimplexEnsemble._parameter_constraints}
 
-    def __init__(self, estimator=None, *, n_members=5, random_state=None, n_jobs=None, verbose=0):
+    def __init__(
+        self, estimator=None, *, n_members=5, random_state=None, n_jobs=None, device=None, verbose=0
+    ):
         self.estimator = estimator
         self.n_members = n_members
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.device = device
         self.verbose = verbose
 
     def _simplex_spec(self) -> SimplexSpec:

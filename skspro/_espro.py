@@ -68,6 +68,11 @@ class ESPROClassifier(BaseSimplexEnsemble):
     n_jobs : int, default=None
         Members (with their simplexes) trained in parallel through joblib.
         Results do not depend on it.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
+        Where members train and predict. ``None`` keeps the template's own
+        ``device``; ``"auto"`` picks a GPU when one is visible. With several
+        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
+        fitted on a GPU pickles and predicts on a machine without one.
     verbose : int, default=0
         Print one line per trained member and per vertex when > 0.
 
@@ -147,6 +152,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         n_samples=10,
         random_state=None,
         n_jobs=None,
+        device=None,
         verbose=0,
     ):
         self.estimator = estimator
@@ -160,6 +166,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.n_samples = n_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.device = device
         self.verbose = verbose
 
     def _simplex_spec(self) -> SimplexSpec:

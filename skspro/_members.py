@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +31,15 @@ from .simplex import (
     sample_simplex_weights,
 )
 
-__all__ = ["SimplexSpec", "Member", "fit_member", "norm_statistics", "seeded_torch", "train_vertex"]
+__all__ = [
+    "SimplexSpec",
+    "Member",
+    "fit_member",
+    "norm_statistics",
+    "seeded_torch",
+    "start_of_vertex",
+    "train_vertex",
+]
 
 #: A member keeps its sampled networks' parameters materialised (saving the
 #: weighted sum of vertices on every predict call) while they take at most
@@ -68,16 +78,30 @@ class Member:
     vertex_times: list[float] = field(default_factory=list)
     _sample_params: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
-    def sample_params(self, networks: slice) -> dict[str, torch.Tensor]:
-        """Parameters of the sampled networks ``networks``, stacked: (s, ...)."""
-        if self._sample_params is None:
+    def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
+        """Parameters of the sampled networks ``networks`` on ``device``, stacked: (s, ...)."""
+        cache = self._sample_params
+        if cache is not None and next(iter(cache.values())).device != device:
+            cache = None
+        if cache is None:
             first = next(iter(self.simplex.params.values()))
             size = len(self.sample_weights) * self.simplex.n_params * first.element_size()
             if size <= SAMPLE_CACHE_BYTES:
-                self._sample_params = self.simplex.combine(self.sample_weights)
-        if self._sample_params is not None:
-            return {name: p[networks] for name, p in self._sample_params.items()}
-        return self.simplex.combine(self.sample_weights[networks])
+                cache = self.simplex.to(device).combine(self.sample_weights)
+                self._sample_params = cache
+        if cache is not None:
+            return {name: p[networks] for name, p in cache.items()}
+        return {name: p.to(device) for name, p in self.simplex.combine(self.sample_weights[networks]).items()}
+
+    def to_cpu(self) -> Member:
+        """Keep the stored tensors on the CPU: a model fitted on a GPU then
+        pickles and loads on a machine without one (the skorch net handles its
+        own module the same way)."""
+        self.simplex = self.simplex.to("cpu")
+        self.sample_weights = self.sample_weights.cpu()
+        self.norm_buffers = {name: b.cpu() for name, b in self.norm_buffers.items()}
+        self._sample_params = None
+        return self
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -85,8 +109,16 @@ class Member:
         return state
 
 
-def _device_of(net: NeuralNet) -> torch.device:
+def device_of(net: NeuralNet) -> torch.device:
+    """The torch device of a skorch net (``None`` means the CPU)."""
     return torch.device(net.device if net.device is not None else "cpu")
+
+
+#: Seeding forks torch's process-global generators and thread count. Jobs of
+#: a thread-based joblib backend share them, so they take this lock and run
+#: one at a time; process-based backends (loky, Dask workers with one thread)
+#: each have their own lock and run in parallel.
+_GLOBAL_STATE_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -94,13 +126,12 @@ def seeded_torch(seed: int, device: torch.device | str = "cpu") -> Iterator[None
     """Seed torch's global generators for the duration of a block only.
 
     Module initialisation, dropout and DataLoader shuffling of an arbitrary
-    user module draw from the global generators; this forks them, seeds the
-    fork, and restores the caller's state on exit, so the user's random
-    state is left exactly as it was.
+    user module draw from the global generators; this forks them (the CPU's
+    and every visible GPU's), seeds the fork, and restores the caller's state
+    on exit, so the user's random state is left exactly as it was.
     """
-    device = torch.device(device)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with _GLOBAL_STATE_LOCK, torch.random.fork_rng(devices=devices, device_type="cuda"):
         torch.manual_seed(int(seed))
         yield
 
@@ -184,12 +215,13 @@ def train_vertex(
     new_vertex : dict of str to Tensor
     history : skorch History
     """
-    device = _device_of(net)
+    device = device_of(net)
+    pool = pool.to(device)
     generator = make_generator(seed)
     module = VertexModule(
         net.module_,
         pool,
-        vertex_start(pool, generator),
+        vertex_start(pool, generator),  # the same draw as start_of_vertex(pool, seed)
         buffers,
         n_train_samples=spec.n_train_samples,
         train_sampling=spec.train_sampling,
@@ -215,6 +247,11 @@ def train_vertex(
     return module.new_vertex(), vertex_net.history
 
 
+def start_of_vertex(pool: StackedVertices, seed: int) -> dict[str, torch.Tensor]:
+    """Where :func:`train_vertex` with this ``seed`` starts the new vertex."""
+    return vertex_start(pool, make_generator(seed))
+
+
 def norm_statistics(
     net: NeuralNet,
     pool: StackedVertices,
@@ -224,13 +261,29 @@ def norm_statistics(
 ) -> dict[str, torch.Tensor]:
     """Normalisation statistics of the networks at ``weights`` (empty if none)."""
     return recompute_norm_statistics(
-        net.module_, pool.combine(weights), buffers, _batches(X, net.batch_size, _device_of(net))
+        net.module_,
+        pool.to(device_of(net)).combine(weights),
+        buffers,
+        _batches(X, net.batch_size, device_of(net)),
     )
 
 
 def _batches(X: np.ndarray, batch_size: int, device: torch.device) -> list[torch.Tensor]:
     size = batch_size if batch_size and batch_size > 0 else len(X)
     return [torch.as_tensor(X[i : i + size], device=device) for i in range(0, len(X), size)]
+
+
+def _separate_checkpoints(net: NeuralNet, index: int) -> None:
+    """Give each member's checkpoint callbacks a folder of its own.
+
+    Members train in parallel from clones of one template: a ``Checkpoint``
+    (or any callback with a ``dirname``) would otherwise have every member
+    write the same files. The clone's callbacks are private copies.
+    """
+    for item in net.callbacks or []:
+        callback = item[1] if isinstance(item, tuple) else item
+        if isinstance(getattr(callback, "dirname", None), str):
+            callback.dirname = os.path.join(callback.dirname or ".", f"member_{index}")
 
 
 def fit_member(
@@ -241,6 +294,8 @@ def fit_member(
     spec: SimplexSpec,
     *,
     name: str = "member",
+    index: int = 0,
+    device: str | None = None,
     verbose: int = 0,
     n_threads: int | None = None,
 ) -> Member:
@@ -256,6 +311,11 @@ def fit_member(
     spec : SimplexSpec
     name : str
         For progress messages.
+    index : int
+        Position of the member: checkpoint callbacks of the template write
+        to their own sub-folder ``member_<index>``.
+    device : str, optional
+        Overrides the template's ``device``.
     verbose : int
         Print a line per member and per vertex when > 0.
     n_threads : int, optional
@@ -266,10 +326,13 @@ def fit_member(
     Member
     """
     seed_member, seed_vertices, seed_samples = member_seeds(seed)
-    with torch_threads(n_threads):
+    with _GLOBAL_STATE_LOCK, torch_threads(n_threads):
         net = clone(template)
+        if device is not None:
+            net.set_params(device=device)
+        _separate_checkpoints(net, index)
         start = time.perf_counter()
-        with seeded_torch(seed_member, _device_of(net)):
+        with seeded_torch(seed_member, device_of(net)):
             net.fit(X, y)
         fit_time = time.perf_counter() - start
         if verbose:
@@ -306,4 +369,4 @@ def fit_member(
         vertex_histories=histories,
         fit_time=fit_time,
         vertex_times=vertex_times,
-    )
+    ).to_cpu()

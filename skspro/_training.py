@@ -134,7 +134,8 @@ class VertexModule(torch.nn.Module):
         self.volumes = [IncrementalLogVolume(pool[face]) for face in self.faces]
         # Train-mode normalisation layers update running statistics in place,
         # which vmap refuses; such modules evaluate the M networks in a loop.
-        self.vectorize = not norm_buffer_names(self.base)
+        self.has_norm_layers = bool(norm_buffer_names(self.base))
+        self.vectorize = not self.has_norm_layers
 
     def _frozen(self, i: int) -> torch.Tensor:
         return getattr(self, f"frozen_{i}")
@@ -173,26 +174,49 @@ class VertexModule(torch.nn.Module):
     def _call(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor):
         return functional_call(self.base, (params, buffers), (x,))
 
+    @staticmethod
+    def _split_sizes(n_rows: int, n_parts: int) -> list[int]:
+        """Balanced part sizes (as ``torch.tensor_split``): every network gets rows."""
+        base, extra = divmod(n_rows, n_parts)
+        return [base + (1 if i < extra else 0) for i in range(n_parts)]
+
     def _forward_vmap(self, params, buffers, x: torch.Tensor) -> torch.Tensor:
         n_samples = next(iter(params.values())).shape[0]
         if self.train_sampling == "full":
             out = vmap(self._call, in_dims=(0, None, None), randomness="different")(params, buffers, x)
             return out.reshape(-1, *out.shape[2:])
-        # split: pad to a multiple of M with repeated rows, one equal part per network
-        n_rows = x.shape[0]
-        per_part = -(-n_rows // n_samples)
-        padded = torch.cat([x, x[: per_part * n_samples - n_rows]])
-        parts = padded.reshape(n_samples, per_part, *x.shape[1:])
-        out = vmap(self._call, in_dims=(0, None, 0), randomness="different")(params, buffers, parts)
-        return out.reshape(-1, *out.shape[2:])[:n_rows]
+        # split: the parts of the loop path, each padded to the largest by
+        # repeating its first row; padded outputs are dropped.
+        sizes = self._split_sizes(x.shape[0], n_samples)
+        width = max(sizes)
+        starts = torch.tensor([0, *sizes[:-1]]).cumsum(0)
+        offsets = torch.arange(width)
+        index = starts[:, None] + torch.minimum(offsets[None, :], torch.tensor(sizes)[:, None] - 1)
+        out = vmap(self._call, in_dims=(0, None, 0), randomness="different")(
+            params, buffers, x[index.to(x.device)]
+        )
+        valid = (offsets[None, :] < torch.tensor(sizes)[:, None]).to(out.device)
+        return out[valid]
 
     def _forward_loop(self, params, buffers, x: torch.Tensor) -> torch.Tensor:
         n_samples = next(iter(params.values())).shape[0]
         networks = [{name: t[m] for name, t in params.items()} for m in range(n_samples)]
-        if self.train_sampling == "split":  # the same parts as the vectorised path
-            parts = x.split(-(-x.shape[0] // n_samples))
+        if self.train_sampling == "split":
+            parts = x.split(self._split_sizes(x.shape[0], n_samples))
             return torch.cat([self._call(p, buffers, xp) for p, xp in zip(networks, parts)])
         return torch.cat([self._call(p, buffers, x) for p in networks])
+
+    def _n_samples(self, n_rows: int) -> int:
+        """Networks for a minibatch of ``n_rows`` rows.
+
+        In "split" mode each network needs rows of its own, and train-mode
+        normalisation layers need at least two per network (batch
+        statistics), so small minibatches use fewer networks.
+        """
+        if self.train_sampling == "full":
+            return self.n_train_samples
+        min_rows = 2 if self.has_norm_layers else 1
+        return max(1, min(self.n_train_samples, n_rows // min_rows))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.base.train(self.training)
@@ -203,7 +227,7 @@ class VertexModule(torch.nn.Module):
             weights[0, face] = 1.0 / len(face)
             params = {name: t[0] for name, t in self.network_params(weights).items()}
             return self._call(params, buffers, x)
-        n_samples = max(1, min(self.n_train_samples, x.shape[0]))
+        n_samples = self._n_samples(x.shape[0])
         params = self.network_params(self.sample_weights(n_samples))
         if self.vectorize and n_samples > 1:
             try:

@@ -108,16 +108,37 @@ def test_volume_grows_with_the_regulariser(digits, ensemble, complex_):
     assert with_reg.log_volumes_[0] > without.log_volumes_[0]
 
 
-def test_grow_until_collapse_records_the_curve(digits, ensemble):
+def test_grow_until_collapse_stops_at_the_first_low_connector(digits, ensemble):
     X_train, _, y_train, _ = digits
     grown = connect(ensemble, X_train, y_train, n_connectors=1, connector_epochs=3)
     grown.grow_until_collapse(X_train, y_train, max_connectors=3, collapse_ratio=0.05)
-    assert grown.n_connectors == len(grown.log_volumes_) <= 3
-    assert grown.collapse_at_ is None or grown.relative_heights_[grown.collapse_at_ - 1] < 0.05
-    # A ratio no connector can reach stops after the first new one.
+    assert grown.n_connectors == 1  # the constructor parameter is left alone
+    assert 2 <= grown.n_connectors_ <= 3
+    assert grown.n_connectors_ == len(grown.relative_heights_) == len(grown.start_relative_heights_)
+    if grown.collapse_at_ is None:
+        assert grown.n_connectors_ == 3 and (grown.relative_heights_[1:] >= 0.05).all()
+    else:  # growth stopped right at the collapse
+        assert grown.collapse_at_ == grown.n_connectors_
+        assert grown.relative_heights_[grown.collapse_at_ - 1] < 0.05
+    # A ratio that every connector is below stops after exactly one new one.
+    before = grown.n_connectors_
     grown.grow_until_collapse(X_train, y_train, max_connectors=10, collapse_ratio=1e6)
-    assert grown.collapse_at_ == 1
-    assert grown.n_connectors == 4
+    assert grown.n_connectors_ == grown.collapse_at_ == before + 1
+    assert grown.simplices_[0] == (0, *range(2, 2 + before + 1))
+
+
+def test_trained_connectors_rise_above_their_start(complex_):
+    # Each connector starts at the centroid of all current vertices (plus 1 %
+    # noise); training with the volume term lifts it well above that.
+    assert (complex_.start_relative_heights_ > 0).all()
+    assert (complex_.relative_heights_ > 1.5 * complex_.start_relative_heights_).all()
+
+
+def test_collapse_without_regulariser_warns(digits, ensemble):
+    X_train, _, y_train, _ = digits
+    grown = connect(ensemble, X_train, y_train, n_connectors=1, connector_epochs=1, reg=0.0)
+    with pytest.warns(UserWarning, match="reg=0"):
+        grown.grow_until_collapse(X_train, y_train, max_connectors=2)
 
 
 def test_zero_connectors_predict_like_the_modes(digits, ensemble):

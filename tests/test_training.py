@@ -28,7 +28,7 @@ def test_vectorised_and_looped_training_forward_agree(sampling, n_rows):
     x = torch.randn((n_rows, 5), generator=make_generator(3))
     out_vmap = module(x)
     out_loop = looped(x)
-    expected_rows = n_rows * min(3, n_rows) if sampling == "full" else n_rows
+    expected_rows = n_rows * 3 if sampling == "full" else n_rows
     assert out_vmap.shape == out_loop.shape == (expected_rows, 4)
     torch.testing.assert_close(out_vmap, out_loop, rtol=1e-5, atol=1e-6)
     out_vmap.square().sum().backward()
@@ -74,3 +74,21 @@ def test_vertex_start_is_near_the_centroid_but_not_on_it():
     relative = float((flat_start - flat_mode).norm() / flat_mode.norm())
     assert 1e-3 < relative < 0.05
     assert torch.isfinite(log_volume(torch.stack([flat_mode, flat_start])))
+
+
+def test_split_sampling_gives_every_network_rows_and_batchnorm_at_least_two():
+    _, module = _vertex_module("split", n_train_samples=5)
+    assert module._split_sizes(6, 5) == [2, 1, 1, 1, 1]
+    assert module._n_samples(6) == 5 and module._n_samples(3) == 3
+    torch.manual_seed(0)
+    base = MLP(5, 4, hidden_units=(7,), batch_norm=True)
+    simplex = StackedVertices.from_module(base)
+    bn_module = VertexModule(
+        base, simplex, vertex_start(simplex, make_generator(0)), module_buffers(base), 5, "split", seed=1
+    )
+    assert not bn_module.vectorize
+    # A last minibatch of 3 rows: at most one network per two rows, so
+    # train-mode BatchNorm never sees a single row.
+    assert bn_module._n_samples(3) == 1
+    assert bn_module(torch.randn(3, 5)).shape == (3, 4)
+    assert bn_module(torch.randn(11, 5)).shape == (11, 4)

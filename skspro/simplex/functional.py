@@ -28,14 +28,24 @@ __all__ = [
     "forward_networks",
     "forward_networks_loop",
     "VMAP_MAX_ROWS",
+    "vmap_row_limit",
 ]
 
 #: Up to this many rows per call, :func:`forward_networks` evaluates sampled
 #: networks with ``vmap``; above it, one network after the other. One small
 #: batch leaves the hardware idle and vmap fills it; at large batches a single
-#: network already does, and vmap turns convolutions into slower grouped ones
-#: (measured on CPU, see DESIGN.md "Vectorised prediction").
+#: network already does, and vmap turns convolutions into slower grouped ones.
 VMAP_MAX_ROWS = 256
+#: The limit for convolutional modules on the CPU, where grouped convolutions
+#: lose to the loop already at 32 rows (benchmarks/results/speed-cpu.md).
+VMAP_MAX_ROWS_CPU_CONV = 8
+
+
+def vmap_row_limit(module: torch.nn.Module, device: torch.device) -> int:
+    """Largest row chunk that ``method="auto"`` evaluates with vmap."""
+    if device.type == "cpu" and any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules()):
+        return VMAP_MAX_ROWS_CPU_CONV
+    return VMAP_MAX_ROWS
 
 
 def module_params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -233,8 +243,8 @@ def forward_networks(
     method : {"auto", "vmap", "loop"}, default="auto"
         ``"vmap"`` evaluates a chunk of networks in one vectorised call,
         ``"loop"`` one network at a time; ``"auto"`` uses vmap for row chunks
-        of at most :data:`VMAP_MAX_ROWS` rows. All give the same numbers up to
-        floating-point rounding.
+        of at most :func:`vmap_row_limit` rows (and the loop where vmap is
+        refused). All give the same numbers up to floating-point rounding.
     transform : callable, optional
         Applied to every chunk of outputs (e.g. softmax), before chunks are
         joined, so that only transformed outputs are kept.
@@ -252,10 +262,11 @@ def forward_networks(
     batched_buffers = frozenset(batched_buffers)
     n_networks = next(iter(params.values())).shape[0]
     n_rows = x.shape[0]
+    limit = vmap_row_limit(module, x.device)
     row_outputs = []
     for rows in _chunks(n_rows, row_chunk):
         xr = x[rows]
-        use_vmap = method == "vmap" or (method == "auto" and xr.shape[0] <= VMAP_MAX_ROWS)
+        use_vmap = method == "vmap" or (method == "auto" and xr.shape[0] <= limit)
         net_outputs = []
         for nets in _chunks(n_networks, network_chunk if use_vmap else n_networks):
             p = {name: t[nets] for name, t in params.items()}
