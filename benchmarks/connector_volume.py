@@ -99,7 +99,7 @@ def run_one(name: str, spec: dict, n_modes: int, config: dict) -> dict:
     row = {
         "model": name,
         "n_modes": n_modes,
-        "connectors": int(connector.n_connectors),
+        "connectors": int(connector.n_connectors_),
         "collapse_at": connector.collapse_at_,
         "mode_train_loss": float(connector.mode_train_loss_.mean()),
         "simplex_train_loss_mean": float(connector.simplex_train_loss_.mean()),

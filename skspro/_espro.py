@@ -45,9 +45,10 @@ class ESPROClassifier(BaseSimplexEnsemble):
         ``lr``.
     reg : float, default=1e-4
         Strength of the volume regulariser. It multiplies the squared norm of
-        the member's weights, so that one value gives simplexes of similar
-        relative size (edge length over weight norm, see
-        ``relative_edge_lengths_``) for models of different sizes.
+        the member's weights: the argument in docs/method.rst says this gives
+        simplexes of similar relative size (edge length over weight norm, see
+        ``relative_edge_lengths_``) across model sizes; so far it is measured
+        on small digits models only.
     n_train_samples : int, default=5
         Networks sampled from the simplex per training step.
     train_sampling : {"split", "full"}, default="split"

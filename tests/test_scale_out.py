@@ -146,3 +146,15 @@ def test_espro_and_grid_search_on_a_dask_cluster(dask_client, wine):
     np.testing.assert_array_equal(on_cluster.predict_proba(X), local.predict_proba(X))
     assert len(grid.cv_results_["params"]) == 4
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_thread_backend_gives_the_same_members_and_keeps_the_callers_rng(wine):
+    X, y = wine
+    template = small_template(module__dropout=0.3, batch_size=8)
+    reference = DeepEnsembleClassifier(template, n_members=3, random_state=1).fit(X, y).predict_proba(X)
+    torch.manual_seed(99)
+    before = torch.random.get_rng_state()
+    with parallel_config(backend="threading"):
+        threaded = DeepEnsembleClassifier(template, n_members=3, n_jobs=3, random_state=1).fit(X, y)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    np.testing.assert_array_equal(threaded.predict_proba(X), reference)
