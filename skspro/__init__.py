@@ -10,17 +10,20 @@ The mathematics lives in :mod:`skspro.simplex`, calibration metrics in
 :mod:`skspro.metrics`, ready-made modules in :mod:`skspro.modules`.
 """
 
-from ._base import default_estimator
-from ._connector import SPROConnector
-from ._ensemble import DeepEnsembleClassifier
-from ._espro import ESPROClassifier
-
 __version__ = "0.1.0"
+
+from ._base import default_estimator  # noqa: E402
+from ._connector import SPROConnector  # noqa: E402
+from ._ensemble import DeepEnsembleClassifier  # noqa: E402
+from ._espro import ESPROClassifier  # noqa: E402
+from ._io import load, save  # noqa: E402
 
 __all__ = [
     "DeepEnsembleClassifier",
     "ESPROClassifier",
     "SPROConnector",
     "default_estimator",
+    "load",
+    "save",
     "__version__",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from numbers import Integral
 
@@ -18,6 +19,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 
 from ._devices import resolve_devices
 from ._members import Member, SimplexSpec, device_of, fit_member, seeded_torch
+from ._safety import atomic_fit
 from .modules import MLP
 from .simplex import forward_networks
 
@@ -52,6 +54,21 @@ def default_estimator() -> NeuralNetClassifier:
     )
 
 
+@contextlib.contextmanager
+def _numeric_input():
+    """Turn numpy's "could not convert string to float" into advice."""
+    try:
+        yield
+    except ValueError as error:
+        if "could not convert" in str(error) or "convert string" in str(error):
+            raise ValueError(
+                f"X must be numeric, but it has non-numeric values ({error}). Encode string or "
+                "categorical columns first, e.g. with sklearn.preprocessing.OneHotEncoder or "
+                "OrdinalEncoder in a Pipeline (sklearn.compose.ColumnTransformer for mixed columns)."
+            ) from error
+        raise
+
+
 class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
     """Members cloned from a skorch template, each with a simplex of weights.
 
@@ -65,6 +82,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "device": [str, None],
+        "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -73,24 +91,34 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def _template(self, X: np.ndarray, n_classes: int) -> NeuralNet:
+        return self._template_for(X.shape[1:], n_classes)
+
+    def _template_for(self, input_shape: tuple, n_classes: int) -> NeuralNet:
+        """The skorch template of a member, with skspro's MLP sized for the data."""
+        if self.estimator is not None and not isinstance(self.estimator, NeuralNet):
+            raise ValueError(
+                f"{type(self).__name__} needs a skorch net template here, "
+                f"got {type(self.estimator).__name__}."
+            )
         template = default_estimator() if self.estimator is None else clone(self.estimator)
         params = template.get_params(deep=False)
         if params.get("module") is MLP:
             # Fill in the sizes of skspro's own MLP unless the user set them.
-            fill = {"module__input_dim": int(np.prod(X.shape[1:])), "module__n_classes": n_classes}
+            fill = {"module__input_dim": int(np.prod(input_shape)), "module__n_classes": n_classes}
             template.set_params(**{k: v for k, v in fill.items() if k not in params})
         return template
 
     def _validate_training_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            allow_nd=True,
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=2,
-            y_numeric=False,
-        )
+        with _numeric_input():
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                allow_nd=True,
+                dtype=[np.float32, np.float64],
+                ensure_min_samples=2,
+                y_numeric=False,
+            )
         check_classification_targets(y)
         encoder = LabelEncoder()
         y_encoded = encoder.fit_transform(y).astype(np.int64)
@@ -109,6 +137,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         return max(1, torch.get_num_threads() // n_jobs)
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @atomic_fit
     def fit(self, X, y):
         """Train the members and grow their simplexes.
 
@@ -125,10 +154,30 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        A fit that fails or is interrupted (Ctrl-C) leaves the estimator as
+        it was before the call. With ``warm_start=True`` on a fitted
+        estimator, its members and vertices are kept bit for bit and only the
+        missing members and vertices are trained (with the same
+        ``random_state`` the result equals a fit from scratch).
         """
+        previous = self._warm_members()
         X, y_encoded = self._validate_training_data(X, y)
+        if previous is not None and not np.array_equal(previous[1], self.classes_):
+            raise ValueError(
+                f"warm_start=True needs the classes of the first fit ({list(previous[1])[:10]}), "
+                f"got {list(self.classes_)[:10]}. Refit with warm_start=False."
+            )
         start = time.perf_counter()
-        members = self._fit_members(X, y_encoded, self._simplex_spec(), self.n_members)
+        members = self._fit_members(
+            X,
+            y_encoded,
+            self._simplex_spec(),
+            self.n_members,
+            previous=None if previous is None else previous[0],
+        )
         self.fit_time_ = time.perf_counter() - start
         self._set_fitted_members(members)
         return self
@@ -137,8 +186,20 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         """One integer seed per job, from ``random_state``, once per fit."""
         return check_random_state(self.random_state).randint(_MAX_SEED, size=n_seeds)
 
+    def _warm_members(self) -> tuple[list[Member], np.ndarray] | None:
+        """The members (and classes) a warm start continues from, if any."""
+        if not getattr(self, "warm_start", False) or not hasattr(self, "_members"):
+            return None
+        return self._members, self.classes_
+
     def _fit_members(
-        self, X: np.ndarray, y: np.ndarray, spec: SimplexSpec, n_members: int, seeds: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        spec: SimplexSpec,
+        n_members: int,
+        seeds: np.ndarray | None = None,
+        previous: list[Member] | None = None,
     ) -> list[Member]:
         """Train ``n_members`` members from the template through joblib.
 
@@ -151,6 +212,13 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
             probe.initialize()
         self._check_output_size(probe, X)
         self._seeds = self._draw_seeds(n_members) if seeds is None else seeds
+        previous = list(previous or [])
+        if len(previous) > n_members:
+            raise ValueError(
+                f"warm_start=True can add members but not remove them: the estimator has {len(previous)}, "
+                f"n_members={n_members}. Refit with warm_start=False."
+            )
+        self._seeds[: len(previous)] = [m.seed for m in previous]
         n_jobs = effective_n_jobs(self.n_jobs)
         devices = resolve_devices(self.device, n_jobs, n_members)
         return Parallel(n_jobs=self.n_jobs)(
@@ -165,6 +233,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
                 device=devices[i],
                 verbose=self.verbose,
                 n_threads=self._n_threads(n_jobs),
+                member=previous[i] if i < len(previous) else None,
             )
             for i, seed in enumerate(self._seeds)
         )
@@ -251,7 +320,8 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
 
     def _validate_predict_data(self, X) -> torch.Tensor:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64])
+        with _numeric_input():
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64])
         if X.shape[1:] != self._input_shape:
             raise ValueError(
                 f"X has row shape {X.shape[1:]}, but {type(self).__name__} was fitted on rows of shape "

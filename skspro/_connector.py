@@ -17,6 +17,7 @@ from skorch import NeuralNet
 
 from ._base import BaseSimplexEnsemble
 from ._members import Member, SimplexSpec, norm_statistics, start_of_vertex, train_vertex, vertex_seed
+from ._safety import atomic_fit
 from .simplex import (
     IncrementalLogVolume,
     StackedVertices,
@@ -268,6 +269,7 @@ class SPROConnector(BaseSimplexEnsemble):
         )
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @atomic_fit
     def fit(self, X, y):
         """Obtain the modes (train or take them) and add the connectors.
 
@@ -324,9 +326,9 @@ class SPROConnector(BaseSimplexEnsemble):
 
     def _mode_scale(self) -> float:
         flat = self.vertices_.flat()[: self._n_modes_fitted].to(torch.float64)
-        if len(flat) == 1:
-            return float(flat[0].norm())
-        return float(torch.pdist(flat).mean())
+        spread = float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
+        # Identical modes have no spread: fall back to the weights' norm.
+        return spread if spread > 0 else max(float(flat[0].norm()), 1e-12)
 
     def _relative_height(self, pool: StackedVertices, faces: list[list[int]], vertex: dict) -> float:
         """Mean height of ``vertex`` above each face, over the modes' scale."""
@@ -353,7 +355,16 @@ class SPROConnector(BaseSimplexEnsemble):
             faces = self._faces(j)
             seed = vertex_seed(self._connector_seed, j)
             vertex, history = train_vertex(
-                nets[0], pool, buffers, X, y, seed, spec, faces=faces, reg_scale=reg_scale
+                nets[0],
+                pool,
+                buffers,
+                X,
+                y,
+                seed,
+                spec,
+                faces=faces,
+                reg_scale=reg_scale,
+                where=f"connector {j + 1}",
             )
             heights.append(self._relative_height(pool, faces, vertex))
             start_heights.append(self._relative_height(pool, faces, start_of_vertex(pool, seed)))
@@ -510,6 +521,7 @@ class SPROConnector(BaseSimplexEnsemble):
             ]
         return pd.DataFrame(rows)
 
+    @atomic_fit
     def grow_until_collapse(self, X, y, *, max_connectors: int = 8, collapse_ratio: float = 0.05):
         """Add connectors one at a time until the complex's volume collapses.
 

@@ -36,6 +36,10 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         ``device``; ``"auto"`` picks a GPU when one is visible. With several
         GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
         fitted on a GPU pickles and predicts on a machine without one.
+    warm_start : bool, default=False
+        When fitting again, keep the fitted members (and vertices) bit for
+        bit and train only the ones added by a larger ``n_members`` (or
+        ``n_vertices``).
     verbose : int, default=0
         Print one line per trained member when > 0.
 
@@ -84,13 +88,22 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     _parameter_constraints: dict = {**BaseSimplexEnsemble._parameter_constraints}
 
     def __init__(
-        self, estimator=None, *, n_members=5, random_state=None, n_jobs=None, device=None, verbose=0
+        self,
+        estimator=None,
+        *,
+        n_members=5,
+        random_state=None,
+        n_jobs=None,
+        device=None,
+        warm_start=False,
+        verbose=0,
     ):
         self.estimator = estimator
         self.n_members = n_members
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
+        self.warm_start = warm_start
         self.verbose = verbose
 
     def _simplex_spec(self) -> SimplexSpec:

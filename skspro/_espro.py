@@ -74,6 +74,10 @@ class ESPROClassifier(BaseSimplexEnsemble):
         ``device``; ``"auto"`` picks a GPU when one is visible. With several
         GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
         fitted on a GPU pickles and predicts on a machine without one.
+    warm_start : bool, default=False
+        When fitting again, keep the fitted members (and vertices) bit for
+        bit and train only the ones added by a larger ``n_members`` (or
+        ``n_vertices``).
     verbose : int, default=0
         Print one line per trained member and per vertex when > 0.
 
@@ -154,6 +158,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         random_state=None,
         n_jobs=None,
         device=None,
+        warm_start=False,
         verbose=0,
     ):
         self.estimator = estimator
@@ -168,6 +173,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
+        self.warm_start = warm_start
         self.verbose = verbose
 
     def _simplex_spec(self) -> SimplexSpec:

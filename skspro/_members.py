@@ -22,6 +22,7 @@ from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.history import History
 
+from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
 from .simplex import (
     StackedVertices,
@@ -76,6 +77,7 @@ class Member:
     vertex_histories: list[History] = field(default_factory=list)
     fit_time: float = 0.0
     vertex_times: list[float] = field(default_factory=list)
+    seed: int = 0
     _sample_params: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
@@ -188,6 +190,7 @@ def train_vertex(
     *,
     faces: list[list[int]] | None = None,
     reg_scale: float | None = None,
+    where: str = "a vertex",
 ) -> tuple[dict[str, torch.Tensor], History]:
     """Train one new vertex that completes every face of ``pool`` to a simplex.
 
@@ -209,6 +212,8 @@ def train_vertex(
         See :class:`~skspro._training.VertexModule`; default: the whole pool.
     reg_scale : float, optional
         Multiplies ``spec.reg``; default the squared norm of vertex 0.
+    where : str
+        What is trained, for error messages.
 
     Returns
     -------
@@ -236,7 +241,10 @@ def train_vertex(
         lr=spec.vertex_lr if spec.vertex_lr is not None else net.lr,
         max_epochs=spec.vertex_epochs,
         train_split=None,
-        callbacks=[("lr_scheduler", cosine_schedule(spec.vertex_epochs))],
+        callbacks=[
+            ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
+            ("skspro_finite_loss", FiniteLossGuard(where)),
+        ],
         verbose=0,
         reg=spec.reg,
         reg_scale=reg_scale,
@@ -244,6 +252,7 @@ def train_vertex(
     )
     with seeded_torch(seed, device):
         vertex_net.fit(X, y)
+    raise_if_interrupted()
     return module.new_vertex(), vertex_net.history
 
 
@@ -286,6 +295,15 @@ def _separate_checkpoints(net: NeuralNet, index: int) -> None:
             callback.dirname = os.path.join(callback.dirname or ".", f"member_{index}")
 
 
+def _guard_loss(net: NeuralNet, where: str) -> None:
+    """Add the finite-loss check to a private clone's callbacks."""
+    if net.callbacks == "disable":
+        return
+    callbacks = list(net.callbacks or [])
+    callbacks.append(("skspro_finite_loss", FiniteLossGuard(where)))
+    net.set_params(callbacks=callbacks)
+
+
 def fit_member(
     template: NeuralNet,
     X: np.ndarray,
@@ -298,6 +316,7 @@ def fit_member(
     device: str | None = None,
     verbose: int = 0,
     n_threads: int | None = None,
+    member: Member | None = None,
 ) -> Member:
     """Train one member from ``template`` and grow its simplex.
 
@@ -320,30 +339,63 @@ def fit_member(
         Print a line per member and per vertex when > 0.
     n_threads : int, optional
         torch intra-op threads for this job.
+    member : Member, optional
+        A member fitted before (``warm_start``): its net and vertices are
+        kept bit for bit, the missing vertices are added and the sample
+        points redrawn. The object itself is not modified.
 
     Returns
     -------
     Member
+        A new object; with the same seed, a warm-started member equals one
+        trained from scratch to the same ``spec``.
     """
     seed_member, seed_vertices, seed_samples = member_seeds(seed)
     with _GLOBAL_STATE_LOCK, torch_threads(n_threads):
-        net = clone(template)
-        if device is not None:
-            net.set_params(device=device)
-        _separate_checkpoints(net, index)
-        start = time.perf_counter()
-        with seeded_torch(seed_member, device_of(net)):
-            net.fit(X, y)
-        fit_time = time.perf_counter() - start
-        if verbose:
-            loss = net.history[-1, "train_loss"] if len(net.history) else math.nan
-            print(f"[skspro] {name}: trained in {fit_time:.1f}s (train loss {loss:.4f})", flush=True)
-        simplex = StackedVertices.from_module(net.module_)
-        buffers = module_buffers(net.module_)
-        log_volumes, histories, vertex_times = [], [], []
-        for v in range(spec.n_vertices):
+        if member is None:
+            net = clone(template)
+            if device is not None:
+                net.set_params(device=device)
+            _separate_checkpoints(net, index)
+            _guard_loss(net, name)
             start = time.perf_counter()
-            vertex, history = train_vertex(net, simplex, buffers, X, y, vertex_seed(seed_vertices, v), spec)
+            with seeded_torch(seed_member, device_of(net)):
+                net.fit(X, y)
+            raise_if_interrupted()
+            fit_time = time.perf_counter() - start
+            if verbose:
+                loss = net.history[-1, "train_loss"] if len(net.history) else math.nan
+                print(f"[skspro] {name}: trained in {fit_time:.1f}s (train loss {loss:.4f})", flush=True)
+            member = Member(
+                net=net,
+                simplex=StackedVertices.from_module(net.module_),
+                sample_weights=torch.ones((1, 1)),
+                norm_buffers={},
+                fit_time=fit_time,
+                seed=seed,
+            )
+        if member.simplex.n_vertices - 1 > spec.n_vertices:
+            raise ValueError(
+                f"A fitted member has {member.simplex.n_vertices - 1} vertices; warm_start can add "
+                f"vertices but not remove them (n_vertices={spec.n_vertices}). Refit with warm_start=False."
+            )
+        net = member.net
+        simplex = member.simplex.to(device_of(net))
+        buffers = module_buffers(net.module_)
+        log_volumes, histories = list(member.log_volumes), list(member.vertex_histories)
+        vertex_times = list(member.vertex_times)
+        for v in range(simplex.n_vertices - 1, spec.n_vertices):
+            start = time.perf_counter()
+            vertex, history = train_vertex(
+                net,
+                simplex,
+                buffers,
+                X,
+                y,
+                vertex_seed(seed_vertices, v),
+                spec,
+                where=f"{name}, vertex {v + 1}",
+            )
             simplex = simplex.append(vertex)
             vertex_times.append(time.perf_counter() - start)
             log_volumes.append(simplex.log_volume())
@@ -367,6 +419,7 @@ def fit_member(
         norm_buffers=norm_buffers,
         log_volumes=log_volumes,
         vertex_histories=histories,
-        fit_time=fit_time,
+        fit_time=member.fit_time,
         vertex_times=vertex_times,
+        seed=seed,
     ).to_cpu()

@@ -197,6 +197,11 @@ class IncrementalLogVolume:
             Float64 scalar.
         """
         k = self.k_frozen  # the new simplex has k + 1 vertices, dimension k
-        h = self.height(new_vertex).norm()
+        h = self.height(new_vertex)
+        # A collapsed simplex (the new vertex on the frozen face, h = 0) would
+        # give log 0 and a NaN gradient; a floor far below any trainable
+        # height keeps both finite (the gradient is then 0).
+        floor = 1e-12 * max(float(self.origin.norm()), 1.0)
+        h_norm = torch.sqrt(h.dot(h) + floor**2)
         # Vol_k = Vol_{k-1} * h / k
-        return self.frozen_log_volume + torch.log(h) - math.log(k)
+        return self.frozen_log_volume + torch.log(h_norm) - math.log(k)
