@@ -56,9 +56,16 @@ def default_estimator() -> NeuralNetClassifier:
 
 @contextlib.contextmanager
 def _numeric_input():
-    """Turn numpy's "could not convert string to float" into advice."""
+    """Turn numpy's conversion errors into advice."""
     try:
         yield
+    except TypeError as error:
+        if "BFloat16" in str(error):
+            raise TypeError(
+                "X is a bfloat16 tensor, which numpy cannot hold; pass X.float() (or X.float().numpy()). "
+                "Inputs are cast to float32 anyway."
+            ) from error
+        raise
     except ValueError as error:
         if "could not convert" in str(error) or "convert string" in str(error):
             raise ValueError(

@@ -180,10 +180,13 @@ def test_user_inputs_are_not_modified(wine):
     pd.testing.assert_series_equal(series, series_copy)
 
 
-def test_float16_inputs_work(wine):
+def test_half_precision_inputs_work_or_say_what_to_do(wine):
     X, y = wine
     model = make(ESPROClassifier).fit(X.astype(np.float16), y)
     assert model.predict_proba(X.astype(np.float16)).shape == (len(X), 3)
+    assert model.predict_proba(torch.tensor(X, dtype=torch.float16)).shape == (len(X), 3)
+    with pytest.raises(TypeError, match="bfloat16 tensor.*X.float()"):
+        model.predict_proba(torch.tensor(X, dtype=torch.bfloat16))
 
 
 # --------------------------------------------------------------- numerical faults
@@ -287,6 +290,16 @@ def test_warm_start_adds_members_and_vertices_and_keeps_the_old_ones(wine):
     # The same random_state from scratch gives exactly the same model.
     scratch = make(ESPROClassifier, n_members=2, n_vertices=2).fit(X, y)
     np.testing.assert_array_equal(model.predict_proba(X), scratch.predict_proba(X))
+
+
+def test_growing_a_connector_keeps_its_vertices(wine):
+    X, y = wine
+    connector = make(SPROConnector, n_connectors=1, connector_epochs=2).fit(X, y)
+    before = {k: v.clone() for k, v in connector.vertices_.params.items()}
+    connector.grow_until_collapse(X, y, max_connectors=2, collapse_ratio=0.0)
+    assert connector.n_connectors_ == 2
+    for name, stacked in connector.vertices_.params.items():
+        assert torch.equal(stacked[:3], before[name])
 
 
 def test_warm_start_cannot_remove_members_or_change_classes(wine):
