@@ -26,3 +26,6 @@ intersphinx_mapping = {
     "skorch": ("https://skorch.readthedocs.io/en/stable", None),
     "torch": ("https://pytorch.org/docs/stable", None),
 }
+
+# sklearn's inherited ``score`` docstring links to its own docs' labels.
+suppress_warnings = ["ref.ref"]

@@ -345,7 +345,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_networks_, n_samples, n_classes)
+        ndarray of shape (`n_networks_`, n_samples, n_classes)
             Member by member, each member's sampled networks in the order of
             ``sample_weights_``. Their mean over axis 0 is
             :meth:`predict_proba`; their spread measures epistemic

@@ -127,7 +127,7 @@ class SPROConnector(BaseSimplexEnsemble):
     simplex_train_loss_, simplex_train_accuracy_ : ndarray of shape (n_modes,)
         Mean training loss and accuracy of the networks sampled from each
         simplex (the ones used for prediction).
-    sample_weights_ : ndarray of shape (n_networks_, n_vertices)
+    sample_weights_ : ndarray of shape (`n_networks_`, n_vertices)
         Barycentric coordinates over ``vertices_`` of the prediction networks.
     n_networks_ : int
     classes_ : ndarray of shape (n_classes,)
