@@ -31,17 +31,28 @@ from skorch import NeuralNetClassifier
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, environment  # noqa: E402
 
-from skspro import DeepEnsembleClassifier, ESPROClassifier, SPROConnector, default_estimator  # noqa: E402
+from skspro import DeepEnsembleClassifier, ESPROClassifier, SPROConnector, default_estimator, save  # noqa: E402
 from skspro.modules import SmallCNN  # noqa: E402
 
 LOAD_ON_CPU = """
 import pickle, sys, numpy as np, torch
+from skorch import NeuralNetClassifier
+from skspro import ESPROClassifier, SPROConnector, default_estimator, load
+from skspro.modules import SmallCNN
 assert not torch.cuda.is_available()
 models = pickle.load(open(sys.argv[1], "rb"))
 X = np.load(sys.argv[2])
 out = {}
 for name, model in models.items():
     out[name] = model.predict_proba(X.reshape(-1, 1, 8, 8) if name == "espro_cnn" else X)
+# The pickle-free files written on the GPU, loaded here without one.
+mlp = default_estimator().set_params(max_epochs=20)
+cnn = NeuralNetClassifier(SmallCNN, module__n_classes=10, module__channels=16,
+                          criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam)
+for name, estimator in {"espro_mlp": ESPROClassifier(mlp), "espro_cnn": ESPROClassifier(cnn),
+                        "connector": SPROConnector(mlp)}.items():
+    model = load(sys.argv[4] + "/" + name + ".pt", estimator)
+    out["file_" + name] = model.predict_proba(X.reshape(-1, 1, 8, 8) if name == "espro_cnn" else X)
 np.savez(sys.argv[3], **out)
 """
 
@@ -93,10 +104,12 @@ def main(argv=None) -> int:
     model_path, data_path, pred_path = out / "models.pkl", out / "X.npy", out / "cpu_predictions.npz"
     with open(model_path, "wb") as file:
         pickle.dump(models, file)
+    for name, model in models.items():
+        save(model, out / f"{name}.pt")
     np.save(data_path, X)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
-        [sys.executable, "-c", LOAD_ON_CPU, str(model_path), str(data_path), str(pred_path)],
+        [sys.executable, "-c", LOAD_ON_CPU, str(model_path), str(data_path), str(pred_path), str(out)],
         env=env,
         capture_output=True,
         text=True,
@@ -108,7 +121,10 @@ def main(argv=None) -> int:
         results["max_abs_difference_gpu_vs_cpu"] = {
             name: float(np.abs(cpu[name] - gpu[name]).max()) for name in gpu
         }
-    for path in (model_path, data_path, pred_path):
+        results["max_abs_difference_gpu_vs_cpu_from_skspro_file"] = {
+            name: float(np.abs(cpu["file_" + name] - gpu[name]).max()) for name in gpu
+        }
+    for path in (model_path, data_path, pred_path, *(out / f"{name}.pt" for name in models)):
         path.unlink(missing_ok=True)
     (out / "gpu_checks.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(json.dumps(results, indent=2, default=str))
@@ -117,6 +133,7 @@ def main(argv=None) -> int:
         and results["cuda_rng_unchanged"]
         and done.returncode == 0
         and max(results["max_abs_difference_gpu_vs_cpu"].values()) < 1e-4
+        and max(results["max_abs_difference_gpu_vs_cpu_from_skspro_file"].values()) < 1e-4
     )
     return 0 if ok else 1
 
