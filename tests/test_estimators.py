@@ -175,9 +175,9 @@ def _digit_images():
     return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
 
 
-def test_cnn_with_batchnorm_on_images():
-    X_train, X_test, y_train, y_test = _digit_images()
-    cnn = NeuralNetClassifier(
+def cnn_template():
+    """A small BatchNorm CNN for the 8x8 digit images."""
+    return NeuralNetClassifier(
         SmallCNN,
         module__n_classes=10,
         module__channels=8,
@@ -189,6 +189,11 @@ def test_cnn_with_batchnorm_on_images():
         train_split=None,
         iterator_train__shuffle=True,
     )
+
+
+def test_cnn_with_batchnorm_on_images():
+    X_train, X_test, y_train, y_test = _digit_images()
+    cnn = cnn_template()
     model = ESPROClassifier(cnn, n_members=1, n_vertices=1, vertex_epochs=2, n_samples=4, random_state=0)
     model.fit(X_train, y_train)
     assert model.n_features_in_ == 1
@@ -253,18 +258,7 @@ def test_recomputed_batchnorm_statistics_beat_the_members_on_sampled_networks():
     from sklearn.metrics import log_loss
 
     X_train, _, y_train, _ = _digit_images()
-    cnn = NeuralNetClassifier(
-        SmallCNN,
-        module__n_classes=10,
-        module__channels=8,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=3e-3,
-        batch_size=64,
-        max_epochs=6,
-        train_split=None,
-        iterator_train__shuffle=True,
-    )
+    cnn = cnn_template()
     model = ESPROClassifier(
         cnn, n_members=1, n_vertices=2, vertex_epochs=3, n_samples=6, reg=1e-2, random_state=0
     ).fit(X_train, y_train)
