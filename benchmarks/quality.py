@@ -138,6 +138,7 @@ def run_seed(name: str, spec: dict, config: dict, seed: int) -> list[dict]:
         n_vertices=V,
         vertex_epochs=spec["vertex_epochs"],
         reg=spec["reg"],
+        n_train_samples=config.get("n_train_samples", 5),
         n_samples=S,
         random_state=seed,
     ).fit(X_train, y_train)
@@ -253,8 +254,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--datasets", nargs="*", default=None)
+    parser.add_argument(
+        "--config", default="quality", help="a file name in benchmarks/configs/, without .json"
+    )
     args = parser.parse_args(argv)
-    config = json.loads((Path(__file__).resolve().parent / "configs" / "quality.json").read_text())
+    config = json.loads((Path(__file__).resolve().parent / "configs" / f"{args.config}.json").read_text())
     if args.quick:
         config.update(seeds=[0], max_members=2, max_vertices=1, n_samples=2)
         for spec in config["datasets"].values():
@@ -306,7 +310,7 @@ def main(argv=None) -> int:
     markdown = (
         "# Quality: ESPRO vs deep ensembles (paired, shared members)\n\n"
         + "\n".join(f"- {k}: {v}" for k, v in env.items())
-        + f"\n- seeds: {config['seeds']}; settings: benchmarks/configs/quality.json\n\n"
+        + f"\n- seeds: {config['seeds']}; settings: benchmarks/configs/{args.config}.json\n\n"
         "## At equal cost (headline)\n\nEach ESPRO configuration against the deep ensemble with the "
         "most members whose cost (epoch-equivalents, vertex epochs weighted by their measured cost) is "
         "not above it; `*_wins`: seeds where ESPRO is lower. `ts_`: after temperature scaling fitted on "
@@ -325,7 +329,7 @@ def main(argv=None) -> int:
             )
         )
     )
-    name = "quality" + ("-quick" if args.quick else "")
+    name = args.config + ("-quick" if args.quick else "")
     write_results(name, {"environment": env, "config": config, "rows": rows}, markdown)
     print(markdown)
     return 0
