@@ -297,7 +297,7 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         def to_proba(outputs: torch.Tensor) -> torch.Tensor:
             return nonlinearity(outputs.to(torch.float64))
 
-        buffers = {name: b for name, b in module.named_buffers()}
+        buffers = dict(module.named_buffers())
         buffers.update(member.norm_buffers)
         batched = frozenset(member.norm_buffers)
         weights = member.sample_weights

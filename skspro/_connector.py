@@ -16,14 +16,15 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from ._base import BaseSimplexEnsemble
+from ._docstrings import fill_doc
 from ._members import Member, SimplexSpec, norm_statistics, start_of_vertex, train_vertex, vertex_seed
 from ._safety import atomic_fit
 from .simplex import (
     IncrementalLogVolume,
     StackedVertices,
-    log_volume,
     make_generator,
     module_buffers,
+    module_params,
     norm_buffer_names,
     sample_simplex_weights,
 )
@@ -31,6 +32,7 @@ from .simplex import (
 __all__ = ["SPROConnector"]
 
 
+@fill_doc
 class SPROConnector(BaseSimplexEnsemble):
     """Connect independently trained networks by a simplicial complex of low loss.
 
@@ -85,11 +87,7 @@ class SPROConnector(BaseSimplexEnsemble):
         One seed per mode and one for the connectors.
     n_jobs : int, default=None
         Modes trained in parallel through joblib.
-    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
-        Where members train and predict. ``None`` keeps the template's own
-        ``device``; ``"auto"`` picks a GPU when one is visible. With several
-        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
-        fitted on a GPU pickles and predicts on a machine without one.
+    {device}
     verbose : int, default=0
         Print one line per mode and per connector when > 0.
 
@@ -246,15 +244,17 @@ class SPROConnector(BaseSimplexEnsemble):
                 )
         return nets, classes
 
-    def _encode_for_classes(self, y, classes: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _encode(y, classes: np.ndarray) -> np.ndarray:
+        """Column indices of the labels ``y`` among ``classes`` (all must be known)."""
+        y = np.asarray(y).ravel()
         unknown = np.setdiff1d(np.unique(y), classes)
         if len(unknown):
             raise ValueError(
-                f"y has labels {unknown[:10].tolist()} that the frozen modes were not trained on "
+                f"y has labels {unknown[:10].tolist()} that the modes were not trained on "
                 f"(their classes are {classes[:10].tolist()})."
             )
-        self.classes_ = np.asarray(classes)
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        return np.searchsorted(classes, y).astype(np.int64)
 
     # ------------------------------------------------------------------ fit
     def _spec(self) -> SimplexSpec:
@@ -295,18 +295,14 @@ class SPROConnector(BaseSimplexEnsemble):
             if classes is None and hasattr(nets[0], "classes_"):
                 classes = np.asarray(nets[0].classes_)
             if classes is not None:
-                y_encoded = self._encode_for_classes(np.asarray(y).ravel(), classes)
+                self.classes_ = classes
+                y_encoded = self._encode(y, classes)
             self._check_output_size(nets[0], X)
         self._connector_seed = int(seeds[-1])
         self.estimators_ = nets
-        pool = StackedVertices(
-            {
-                name: torch.stack(
-                    [dict(net.module_.named_parameters())[name].detach().clone() for net in nets]
-                )
-                for name, _ in nets[0].module_.named_parameters()
-            }
-        ).to("cpu")
+        pool = StackedVertices.from_module(nets[0].module_).to("cpu")
+        for net in nets[1:]:
+            pool = pool.append(module_params(net.module_))
         self.vertices_ = pool
         self.log_volumes_ = np.zeros(0)
         self.relative_heights_ = np.zeros(0)
@@ -330,12 +326,10 @@ class SPROConnector(BaseSimplexEnsemble):
         # Identical modes have no spread: fall back to the weights' norm.
         return spread if spread > 0 else max(float(flat[0].norm()), 1e-12)
 
-    def _relative_height(self, pool: StackedVertices, faces: list[list[int]], vertex: dict) -> float:
-        """Mean height of ``vertex`` above each face, over the modes' scale."""
-        flat_pool = pool.flat()
-        flat_vertex = torch.cat([vertex[name].reshape(-1) for name in pool.params]).to(flat_pool)
-        heights = [IncrementalLogVolume(flat_pool[face]).height(flat_vertex).norm() for face in faces]
-        return float(torch.stack(heights).mean()) / self._mode_scale()
+    @staticmethod
+    def _mean_height(faces: list[IncrementalLogVolume], vertex: torch.Tensor) -> float:
+        """Mean height of the flat ``vertex`` above the given faces."""
+        return float(torch.stack([face.height(vertex).norm() for face in faces]).mean())
 
     def _add_connectors(
         self, X: np.ndarray, y: np.ndarray, n_total: int, stop_ratio: float | None = None
@@ -350,10 +344,13 @@ class SPROConnector(BaseSimplexEnsemble):
         log_volumes, heights = list(self.log_volumes_), list(self.relative_heights_)
         start_heights = list(self.start_relative_heights_)
         pool = self.vertices_
+        scale = self._mode_scale()
         for j in range(len(log_volumes), n_total):
             start = time.perf_counter()
             faces = self._faces(j)
             seed = vertex_seed(self._connector_seed, j)
+            flat = pool.flat()
+            frozen_faces = [IncrementalLogVolume(flat[face]) for face in faces]
             vertex, history = train_vertex(
                 nets[0],
                 pool,
@@ -366,13 +363,13 @@ class SPROConnector(BaseSimplexEnsemble):
                 reg_scale=reg_scale,
                 where=f"connector {j + 1}",
             )
-            heights.append(self._relative_height(pool, faces, vertex))
-            start_heights.append(self._relative_height(pool, faces, start_of_vertex(pool, seed)))
-            pool = pool.append(vertex)
-            new = pool.n_vertices - 1
-            flat = pool.flat()
-            per_simplex = torch.stack([log_volume(flat[face + [new]]) for face in faces])
+            flat_vertex = pool.flatten_vertex(vertex).to(flat)
+            flat_start = pool.flatten_vertex(start_of_vertex(pool, seed)).to(flat)
+            heights.append(self._mean_height(frozen_faces, flat_vertex) / scale)
+            start_heights.append(self._mean_height(frozen_faces, flat_start) / scale)
+            per_simplex = torch.stack([face(flat_vertex) for face in frozen_faces])
             log_volumes.append(float(torch.logsumexp(per_simplex, 0)))
+            pool = pool.append(vertex)
             self.connector_histories_.append(history)
             if self.verbose:
                 print(
@@ -420,6 +417,9 @@ class SPROConnector(BaseSimplexEnsemble):
         loss, accuracy = self._network_scores(member, X, y)
         self.simplex_train_loss_ = np.array([loss[groups == i].mean() for i in range(n_modes)])
         self.simplex_train_accuracy_ = np.array([accuracy[groups == i].mean() for i in range(n_modes)])
+        if n_connectors == 0:  # the prediction networks are the modes
+            self.mode_train_loss_, self.mode_train_accuracy_ = loss, accuracy
+            return
         mode_member = Member(
             net=net,
             simplex=pool,
@@ -444,15 +444,6 @@ class SPROConnector(BaseSimplexEnsemble):
         return loss, accuracy
 
     # --------------------------------------------------------- measurements
-    def _encode(self, y) -> np.ndarray:
-        y = np.asarray(y).ravel()
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y has labels {unknown[:10].tolist()} not seen in fit ({self.classes_[:10].tolist()})."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
-
     def path_metrics(self, X, y, *, start: int = 0, end: int = 1, n_points: int = 11) -> pd.DataFrame:
         """Loss and accuracy along two paths between modes ``start`` and ``end``.
 
@@ -482,7 +473,7 @@ class SPROConnector(BaseSimplexEnsemble):
         """
         check_is_fitted(self)
         x = self._validate_predict_data(X).numpy()
-        y_encoded = self._encode(y)
+        y_encoded = self._encode(y, self.classes_)
         n_modes, n_connectors = self._n_modes_fitted, len(self.log_volumes_)
         if not (0 <= start < n_modes and 0 <= end < n_modes and start != end):
             raise ValueError(
@@ -568,7 +559,7 @@ class SPROConnector(BaseSimplexEnsemble):
                 stacklevel=2,
             )
         x = self._validate_predict_data(X).numpy()
-        y_encoded = self._encode(y)
+        y_encoded = self._encode(y, self.classes_)
         already = len(self.log_volumes_)
         self._add_connectors(x, y_encoded, max_connectors, stop_ratio=collapse_ratio)
         low = np.flatnonzero(self.relative_heights_[max(already, 1) :] < collapse_ratio)

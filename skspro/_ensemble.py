@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ._base import BaseSimplexEnsemble
+from ._docstrings import fill_doc
 from ._members import SimplexSpec
 
 __all__ = ["DeepEnsembleClassifier"]
 
 
+@fill_doc
 class DeepEnsembleClassifier(BaseSimplexEnsemble):
     """Deep ensemble: independently trained networks, softmax outputs averaged.
 
@@ -19,10 +21,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
 
     Parameters
     ----------
-    estimator : skorch.NeuralNetClassifier, default=None
-        Template cloned for every member (any module, optimizer, callbacks).
-        ``None`` uses :func:`skspro.default_estimator`, an MLP for tabular
-        data whose input and output sizes are set at fit.
+    {template}
     n_members : int, default=5
         Number of independently trained networks.
     random_state : int, RandomState instance or None, default=None
@@ -31,15 +30,8 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     n_jobs : int, default=None
         Members trained in parallel through joblib (``None``: 1, unless in a
         ``joblib.parallel_config`` context). Results do not depend on it.
-    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
-        Where members train and predict. ``None`` keeps the template's own
-        ``device``; ``"auto"`` picks a GPU when one is visible. With several
-        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
-        fitted on a GPU pickles and predicts on a machine without one.
-    warm_start : bool, default=False
-        When fitting again, keep the fitted members (and vertices) bit for
-        bit and train only the ones added by a larger ``n_members`` (or
-        ``n_vertices``).
+    {device}
+    {warm_start}
     verbose : int, default=0
         Print one line per trained member when > 0.
 

@@ -7,11 +7,13 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseSimplexEnsemble
+from ._docstrings import fill_doc
 from ._members import SimplexSpec
 
 __all__ = ["ESPROClassifier"]
 
 
+@fill_doc
 class ESPROClassifier(BaseSimplexEnsemble):
     """Ensemble of simplexes of low loss (ESPRO, Benton et al., 2021).
 
@@ -27,10 +29,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
 
     Parameters
     ----------
-    estimator : skorch.NeuralNetClassifier, default=None
-        Template cloned for every member (any module, optimizer, callbacks).
-        ``None`` uses :func:`skspro.default_estimator`, an MLP for tabular
-        data whose input and output sizes are set at fit.
+    {template}
     n_members : int, default=5
         Number of independently trained members (simplexes).
     n_vertices : int, default=2
@@ -69,15 +68,8 @@ class ESPROClassifier(BaseSimplexEnsemble):
     n_jobs : int, default=None
         Members (with their simplexes) trained in parallel through joblib.
         Results do not depend on it.
-    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
-        Where members train and predict. ``None`` keeps the template's own
-        ``device``; ``"auto"`` picks a GPU when one is visible. With several
-        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
-        fitted on a GPU pickles and predicts on a machine without one.
-    warm_start : bool, default=False
-        When fitting again, keep the fitted members (and vertices) bit for
-        bit and train only the ones added by a larger ``n_members`` (or
-        ``n_vertices``).
+    {device}
+    {warm_start}
     verbose : int, default=0
         Print one line per trained member and per vertex when > 0.
 

@@ -22,7 +22,7 @@ from ._espro import ESPROClassifier
 from .datasets import CORRUPTIONS, corrupt_images
 from .metrics import calibration_report, expected_calibration_error, negative_log_likelihood
 
-__all__ = ["run_report"]
+__all__ = ["comparison_models", "digits_split", "run_report"]
 
 _SPLIT_SEED = 0  # the train/test split is the same for every report
 _IMAGE_SHAPE = (8, 8)
@@ -35,30 +35,37 @@ _SETTINGS = {
 }
 
 
-def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def digits_split(random_state: int = _SPLIT_SEED) -> tuple[np.ndarray, ...]:
+    """scikit-learn's digits, pixels scaled to [0, 1] (float32), a stratified 70/30 split."""
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)  # pixel counts 0..16 -> [0, 1]
-    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=_SPLIT_SEED)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=random_state)
 
 
-def _models(quick: bool, random_state: int) -> dict[str, object]:
-    settings = _SETTINGS[quick]
-    template = default_estimator().set_params(max_epochs=settings["max_epochs"])
-    n_members = settings["n_members"]
+def comparison_models(
+    template, *, n_members: int, n_vertices: int, vertex_epochs: int, n_samples: int, random_state: int
+) -> dict[str, object]:
+    """A single network, a deep ensemble and ESPRO from one template, sharing members."""
     return {
         "single network": DeepEnsembleClassifier(template, n_members=1, random_state=random_state),
         f"deep ensemble ({n_members})": DeepEnsembleClassifier(
             template, n_members=n_members, random_state=random_state
         ),
-        f"ESPRO ({n_members} x {settings['n_vertices'] + 1} vertices)": ESPROClassifier(
+        f"ESPRO ({n_members} x {n_vertices + 1} vertices)": ESPROClassifier(
             template,
             n_members=n_members,
-            n_vertices=settings["n_vertices"],
-            vertex_epochs=settings["vertex_epochs"],
-            n_samples=settings["n_samples"],
+            n_vertices=n_vertices,
+            vertex_epochs=vertex_epochs,
+            n_samples=n_samples,
             random_state=random_state,
         ),
     }
+
+
+def _models(quick: bool, random_state: int) -> dict[str, object]:
+    settings = dict(_SETTINGS[quick])
+    template = default_estimator().set_params(max_epochs=settings.pop("max_epochs"))
+    return comparison_models(template, random_state=random_state, **settings)
 
 
 def _shift_results(models: dict, X_test: np.ndarray, y_test: np.ndarray, random_state: int) -> pd.DataFrame:
@@ -140,7 +147,7 @@ def run_report(output_dir: str | Path, *, quick: bool = False, random_state: int
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    X_train, X_test, y_train, y_test = _digits()
+    X_train, X_test, y_train, y_test = digits_split()
     models = _models(quick, random_state)
     fit_times = {}
     for name, model in models.items():

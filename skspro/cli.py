@@ -14,13 +14,12 @@ __all__ = ["main", "run_demo"]
 
 def _load_demo_data(dataset: str, random_state: int):
     """A fixed train/test split of data that needs no download."""
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    from ._report import digits_split
+
     if dataset == "digits":
-        X, y = load_digits(return_X_y=True)
-        X = (X / 16.0).astype(np.float32)
-        return train_test_split(X, y, test_size=0.3, random_state=random_state, stratify=y)
+        return digits_split(random_state)
     if dataset == "mnist1d":
         from .datasets import make_mnist1d
 
@@ -53,7 +52,8 @@ def run_demo(dataset: str = "mnist1d", *, quick: bool = False, random_state: int
     """
     import pandas as pd
 
-    from . import DeepEnsembleClassifier, ESPROClassifier, default_estimator
+    from . import default_estimator
+    from ._report import comparison_models
     from .metrics import brier_score, expected_calibration_error, negative_log_likelihood
 
     X_train, X_test, y_train, y_test = _load_demo_data(dataset, random_state)
@@ -62,20 +62,14 @@ def run_demo(dataset: str = "mnist1d", *, quick: bool = False, random_state: int
     vertex_epochs = 1 if quick else 10
     n_vertices = 1 if quick else 2
     template = default_estimator().set_params(max_epochs=epochs, module__hidden_units=(256, 256), lr=2e-3)
-    models = {
-        "single network": DeepEnsembleClassifier(template, n_members=1, random_state=random_state),
-        f"deep ensemble ({n_members})": DeepEnsembleClassifier(
-            template, n_members=n_members, random_state=random_state
-        ),
-        f"ESPRO ({n_members} x {n_vertices + 1} vertices)": ESPROClassifier(
-            template,
-            n_members=n_members,
-            n_vertices=n_vertices,
-            vertex_epochs=vertex_epochs,
-            n_samples=4 if quick else 10,
-            random_state=random_state,
-        ),
-    }
+    models = comparison_models(
+        template,
+        n_members=n_members,
+        n_vertices=n_vertices,
+        vertex_epochs=vertex_epochs,
+        n_samples=4 if quick else 10,
+        random_state=random_state,
+    )
     if verbose:
         print(
             f"skspro demo on {dataset}: {len(X_train)} training and {len(X_test)} test rows, "

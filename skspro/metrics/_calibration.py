@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._docstrings import fill_doc
 from ._validation import check_n_bins, check_targets_and_proba
 
 __all__ = [
@@ -111,27 +112,7 @@ def _binned_calibration_error(
     return float(np.mean(gaps))
 
 
-_BINNED_PARAMETERS = """Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        True labels (any hashable type).
-    y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)
-        Predicted probabilities, e.g. ``model.predict_proba(X)``; float32 is
-        fine. Rows must be non-negative and sum to 1. A 1-D array is the
-        probability of the positive (greater) label of a binary problem.
-    n_bins : int, default=15
-        Number of confidence bins.
-    strategy : {"uniform", "quantile"}, default="uniform"
-        ``"uniform"``: bins of equal width on [0, 1]. ``"quantile"``: bins of
-        equal mass, with edges at the quantiles of the confidences (tied
-        confidences stay in one bin). Bins are closed on the left.
-    labels : array-like of shape (n_classes,), default=None
-        Label of each column of ``y_proba`` (e.g. ``model.classes_``).
-        ``None``: the sorted distinct labels of ``y_true``, which must then
-        be as many as the columns.
-"""
-
-
+@fill_doc
 def expected_calibration_error(
     y_true: ArrayLike,
     y_proba: ArrayLike,
@@ -147,7 +128,13 @@ def expected_calibration_error(
     samples, of ``|accuracy(bin) - mean confidence(bin)|``. 0 is perfect.
     Equal-width bins are computed with netcal.
 
-    {parameters}
+    Parameters
+    ----------
+    {y_true}
+    {y_proba}
+    {binning}
+    {labels}
+
     Returns
     -------
     float
@@ -183,6 +170,7 @@ def expected_calibration_error(
     return _binned_calibration_error("ece", y_true, y_proba, n_bins, strategy, labels)
 
 
+@fill_doc
 def maximum_calibration_error(
     y_true: ArrayLike,
     y_proba: ArrayLike,
@@ -197,7 +185,13 @@ def maximum_calibration_error(
     confidence bins: the worst-case miscalibration. Sensitive to sparsely
     filled bins. Equal-width bins are computed with netcal.
 
-    {parameters}
+    Parameters
+    ----------
+    {y_true}
+    {y_proba}
+    {binning}
+    {labels}
+
     Returns
     -------
     float
@@ -224,6 +218,7 @@ def maximum_calibration_error(
     return _binned_calibration_error("mce", y_true, y_proba, n_bins, strategy, labels)
 
 
+@fill_doc
 def average_calibration_error(
     y_true: ArrayLike,
     y_proba: ArrayLike,
@@ -239,7 +234,13 @@ def average_calibration_error(
     much as full ones. With ``strategy="quantile"`` this is the
     adaptive-binning variant. Equal-width bins are computed with netcal.
 
-    {parameters}
+    Parameters
+    ----------
+    {y_true}
+    {y_proba}
+    {binning}
+    {labels}
+
     Returns
     -------
     float
@@ -269,11 +270,7 @@ def average_calibration_error(
     return _binned_calibration_error("ace", y_true, y_proba, n_bins, strategy, labels)
 
 
-for _function in (expected_calibration_error, maximum_calibration_error, average_calibration_error):
-    if _function.__doc__:  # None under python -OO
-        _function.__doc__ = _function.__doc__.replace("{parameters}", _BINNED_PARAMETERS)
-
-
+@fill_doc
 def negative_log_likelihood(
     y_true: ArrayLike, y_proba: ArrayLike, *, labels: ArrayLike | None = None
 ) -> float:
@@ -286,14 +283,9 @@ def negative_log_likelihood(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        True labels (any hashable type).
-    y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)
-        Predicted probabilities; rows non-negative and summing to 1. A 1-D
-        array is the probability of the positive (greater) label.
-    labels : array-like of shape (n_classes,), default=None
-        Label of each column (e.g. ``model.classes_``); ``None``: the sorted
-        distinct labels of ``y_true``, which must match the columns in number.
+    {y_true}
+    {y_proba}
+    {labels}
 
     Returns
     -------
@@ -317,6 +309,7 @@ def negative_log_likelihood(
     return float(-np.mean(np.log(np.clip(true_proba, checked.eps, None))))
 
 
+@fill_doc
 def brier_score(y_true: ArrayLike, y_proba: ArrayLike, *, labels: ArrayLike | None = None) -> float:
     """Multiclass Brier score: mean over samples of the squared error to the one-hot label.
 
@@ -328,14 +321,9 @@ def brier_score(y_true: ArrayLike, y_proba: ArrayLike, *, labels: ArrayLike | No
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
-        True labels (any hashable type).
-    y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)
-        Predicted probabilities; rows non-negative and summing to 1. A 1-D
-        array is the probability of the positive (greater) label.
-    labels : array-like of shape (n_classes,), default=None
-        Label of each column (e.g. ``model.classes_``); ``None``: the sorted
-        distinct labels of ``y_true``, which must match the columns in number.
+    {y_true}
+    {y_proba}
+    {labels}
 
     Returns
     -------

@@ -14,14 +14,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import entr
 
+from .._docstrings import fill_doc
 from ._validation import check_proba_networks
 
 __all__ = ["expected_entropy", "mutual_information", "ood_auroc", "predictive_entropy"]
-
-_PROBA_NETWORKS_DOC = """proba_networks : array-like of shape (n_networks, n_samples, n_classes)
-        Class probabilities of every network, e.g.
-        ``model.predict_proba_networks(X)``. A 2-D array ``(n_samples,
-        n_classes)`` is read as one network."""
 
 
 def _entropy(proba: np.ndarray) -> np.ndarray:
@@ -29,6 +25,7 @@ def _entropy(proba: np.ndarray) -> np.ndarray:
     return entr(proba).sum(axis=-1)
 
 
+@fill_doc
 def predictive_entropy(proba_networks: ArrayLike) -> np.ndarray:
     """Entropy of the ensemble's mean prediction (total uncertainty).
 
@@ -58,6 +55,7 @@ def predictive_entropy(proba_networks: ArrayLike) -> np.ndarray:
     return _entropy(proba.mean(axis=0))
 
 
+@fill_doc
 def expected_entropy(proba_networks: ArrayLike) -> np.ndarray:
     """Mean entropy of the individual networks (aleatoric uncertainty).
 
@@ -90,6 +88,7 @@ def expected_entropy(proba_networks: ArrayLike) -> np.ndarray:
     return _entropy(proba).mean(axis=0)
 
 
+@fill_doc
 def mutual_information(proba_networks: ArrayLike) -> np.ndarray:
     """Mutual information between the label and the network (epistemic uncertainty).
 
@@ -129,11 +128,6 @@ def mutual_information(proba_networks: ArrayLike) -> np.ndarray:
     proba = check_proba_networks(proba_networks)
     information = _entropy(proba.mean(axis=0)) - _entropy(proba).mean(axis=0)
     return np.maximum(information, 0.0)
-
-
-for _function in (predictive_entropy, expected_entropy, mutual_information):
-    if _function.__doc__:  # None under python -OO
-        _function.__doc__ = _function.__doc__.replace("{proba_networks}", _PROBA_NETWORKS_DOC)
 
 
 def _check_scores(scores: ArrayLike, name: str) -> np.ndarray:

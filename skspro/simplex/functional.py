@@ -115,6 +115,10 @@ class StackedVertices:
         """The centroid of the vertices (where a new vertex starts)."""
         return {name: p.mean(dim=0) for name, p in self.params.items()}
 
+    def flatten_vertex(self, vertex: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """A name -> tensor dict flattened in this simplex's parameter order."""
+        return torch.cat([vertex[name].reshape(-1) for name in self.params])
+
     def flat(self) -> torch.Tensor:
         """All vertices flattened to one ``(n_vertices, n_params)`` matrix."""
         return torch.cat([p.reshape(p.shape[0], -1) for p in self.params.values()], dim=1)

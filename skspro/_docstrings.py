@@ -1,0 +1,61 @@
+"""Docstring fragments shared by several public objects, in one place.
+
+A docstring names a fragment as ``{name}`` on a line of its own (indented as
+a parameter entry); :func:`fill_doc` replaces it. Fragments are written with
+the four-space indentation of a numpydoc parameter list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["fill_doc", "FRAGMENTS"]
+
+T = TypeVar("T", bound=Callable)
+
+FRAGMENTS = {
+    "template": """estimator : skorch.NeuralNetClassifier, default=None
+        Template cloned for every member (any module, optimizer, callbacks).
+        ``None`` uses :func:`skspro.default_estimator`, an MLP for tabular
+        data whose input and output sizes are set at fit.""",
+    "device": """device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
+        Where members train and predict. ``None`` keeps the template's own
+        ``device``; ``"auto"`` picks a GPU when one is visible. With several
+        GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
+        fitted on a GPU pickles and predicts on a machine without one.""",
+    "warm_start": """warm_start : bool, default=False
+        When fitting again, keep the fitted members (and vertices) bit for
+        bit and train only the ones added by a larger ``n_members`` (or
+        ``n_vertices``).""",
+    "y_true": """y_true : array-like of shape (n_samples,)
+        True labels (any hashable type).""",
+    "y_proba": """y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)
+        Predicted probabilities, e.g. ``model.predict_proba(X)``; float32 is
+        fine. Rows must be non-negative and sum to 1. A 1-D array is the
+        probability of the positive (greater) label of a binary problem.""",
+    "binning": """n_bins : int, default=15
+        Number of confidence bins.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        ``"uniform"``: bins of equal width on [0, 1]. ``"quantile"``: bins of
+        equal mass, with edges at the quantiles of the confidences (tied
+        confidences stay in one bin). Bins are closed on the left.""",
+    "labels": """labels : array-like of shape (n_classes,), default=None
+        Label of each column of ``y_proba`` (e.g. ``model.classes_``).
+        ``None``: the sorted distinct labels of ``y_true``, which must then
+        be as many as the columns.""",
+    "proba_networks": """proba_networks : array-like of shape (n_networks, n_samples, n_classes)
+        Class probabilities of every network, e.g.
+        ``model.predict_proba_networks(X)``. A 2-D array ``(n_samples,
+        n_classes)`` is read as one network.""",
+}
+
+
+def fill_doc(obj: T) -> T:
+    """Replace every ``{name}`` of :data:`FRAGMENTS` in ``obj``'s docstring."""
+    if obj.__doc__:  # None under python -OO
+        doc = obj.__doc__
+        for name, text in FRAGMENTS.items():
+            doc = doc.replace("{" + name + "}", text)
+        obj.__doc__ = doc
+    return obj
