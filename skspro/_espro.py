@@ -49,13 +49,15 @@ class ESPROClassifier(BaseSimplexEnsemble):
         ``relative_edge_lengths_``) across model sizes; so far it is measured
         on small digits models only.
     n_train_samples : int, default=5
-        Networks sampled from the simplex per training step.
+        Networks sampled from the simplex per training step. Each is a
+        separate forward and backward pass on its part of the minibatch, so
+        a vertex step costs about ``1 + 0.25 * (n_train_samples - 1)`` member
+        steps on small models (benchmarks/README.md).
     train_sampling : {"split", "full"}, default="split"
         ``"split"`` cuts each minibatch into ``n_train_samples`` parts, each
-        evaluated by its own sampled network: a vertex epoch costs about one
-        epoch of the member. ``"full"`` evaluates every sampled network on the
-        whole minibatch, as the published code does (``n_train_samples``
-        times the cost).
+        evaluated by its own sampled network (the FLOPs of one network).
+        ``"full"`` evaluates every sampled network on the whole minibatch, as
+        the published code does (``n_train_samples`` times the FLOPs).
     n_samples : int, default=10
         Networks drawn from each simplex for prediction; ``n_networks_ =
         n_members * n_samples``.

@@ -10,12 +10,17 @@ volume regulariser.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import LRScheduler, PassthroughScoring
-from torch.func import functional_call, vmap
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from torch.func import functional_call
 
 from .simplex import (
     IncrementalLogVolume,
@@ -65,6 +70,23 @@ class VertexModule(torch.nn.Module):
     a list of *faces* (indices into the pool); each face plus the new vertex
     is one simplex of the complex.
 
+    All parameters are kept flat: the pool as one ``(k, n_params)`` matrix
+    and the new vertex as one ``(n_params,)`` parameter, so combining
+    vertices is one weighted sum whatever the number of tensors.
+
+    Two ways of training step give the same numbers (tested):
+
+    * :meth:`forward` + :meth:`log_volume` + autograd, the direct
+      formulation (networks through :func:`torch.func.functional_call`,
+      gradients through the weighted sum and the volume);
+    * :meth:`train_step`, the fast path: each sampled network is written into
+      a private copy of the architecture whose parameters are views of one
+      flat buffer, a plain forward and backward fill one flat gradient, and
+      the chain rule to the new vertex (``d theta / d v = w_new``) and the
+      volume gradient (:meth:`IncrementalLogVolume.value_and_gradient`) are
+      applied by hand. A step then costs about one base-network step plus a
+      few operations over ``n_params``.
+
     Parameters
     ----------
     base : torch.nn.Module
@@ -109,15 +131,22 @@ class VertexModule(torch.nn.Module):
         super().__init__()
         if train_sampling not in TRAIN_SAMPLING:
             raise ValueError(f"train_sampling must be one of {TRAIN_SAMPLING}, got {train_sampling!r}.")
+        dtypes = {p.dtype for p in frozen.params.values()}
+        if len(dtypes) != 1:
+            raise ValueError(
+                f"Simplex training needs all parameters of one dtype, got {sorted(map(str, dtypes))}; "
+                "cast the module first (e.g. module.float())."
+            )
         # Not registered as a submodule: its parameters must not be trained
         # or moved by skorch; only its structure is used.
         object.__setattr__(self, "base", copy.deepcopy(base))
         self.names = list(frozen.params)
+        self.shapes = [tuple(frozen.params[name].shape[1:]) for name in self.names]
+        self.sizes = [math.prod(shape) for shape in self.shapes]
         self.n_frozen = frozen.n_vertices
-        for i, name in enumerate(self.names):
-            self.register_buffer(f"frozen_{i}", frozen.params[name].detach(), persistent=False)
-        self.vertex = torch.nn.ParameterList(
-            [torch.nn.Parameter(start[name].detach().clone()) for name in self.names]
+        self.register_buffer("pool", frozen.flat().detach().clone(), persistent=False)
+        self.vertex = torch.nn.Parameter(
+            torch.cat([start[name].detach().reshape(-1) for name in self.names]).to(self.pool)
         )
         self.buffer_names = list(buffers)
         for i, name in enumerate(self.buffer_names):
@@ -130,18 +159,20 @@ class VertexModule(torch.nn.Module):
             raise ValueError(
                 f"faces must be non-empty lists of indices below {frozen.n_vertices}, got {faces}."
             )
-        pool = frozen.flat()
-        self.volumes = [IncrementalLogVolume(pool[face]) for face in self.faces]
-        # Train-mode normalisation layers update running statistics in place,
-        # which vmap refuses; such modules evaluate the M networks in a loop.
+        self.volumes = [IncrementalLogVolume(self.pool[face]) for face in self.faces]
         self.has_norm_layers = bool(norm_buffer_names(self.base))
-        self.vectorize = not self.has_norm_layers
-
-    def _frozen(self, i: int) -> torch.Tensor:
-        return getattr(self, f"frozen_{i}")
+        self._bound: tuple | None = None
 
     def forward_buffers(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"buffer_{i}") for i, name in enumerate(self.buffer_names)}
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of a flat ``(..., n_params)`` tensor as named parameter tensors."""
+        lead = flat.shape[:-1]
+        return {
+            name: part.view(*lead, *shape)
+            for name, part, shape in zip(self.names, flat.split(self.sizes, dim=-1), self.shapes)
+        }
 
     def sample_weights(self, n_samples: int) -> torch.Tensor:
         """Barycentric weights over (pool, new vertex), shape (n_samples, n_pool + 1).
@@ -163,13 +194,9 @@ class VertexModule(torch.nn.Module):
 
     def network_params(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """Stacked parameters (M, ...) of the networks at barycentric ``weights`` (M, k + 1)."""
-        weights = weights.to(self._frozen(0))
-        combined = {}
-        for i, name in enumerate(self.names):
-            frozen_part = torch.tensordot(weights[:, :-1], self._frozen(i), dims=1)
-            new_part = weights[:, -1].reshape((-1,) + (1,) * self.vertex[i].dim()) * self.vertex[i]
-            combined[name] = frozen_part + new_part
-        return combined
+        weights = weights.to(self.pool)
+        flat = weights[:, :-1] @ self.pool + weights[:, -1:] * self.vertex
+        return self.unflatten(flat)
 
     def _call(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor):
         return functional_call(self.base, (params, buffers), (x,))
@@ -179,32 +206,6 @@ class VertexModule(torch.nn.Module):
         """Balanced part sizes (as ``torch.tensor_split``): every network gets rows."""
         base, extra = divmod(n_rows, n_parts)
         return [base + (1 if i < extra else 0) for i in range(n_parts)]
-
-    def _forward_vmap(self, params, buffers, x: torch.Tensor) -> torch.Tensor:
-        n_samples = next(iter(params.values())).shape[0]
-        if self.train_sampling == "full":
-            out = vmap(self._call, in_dims=(0, None, None), randomness="different")(params, buffers, x)
-            return out.reshape(-1, *out.shape[2:])
-        # split: the parts of the loop path, each padded to the largest by
-        # repeating its first row; padded outputs are dropped.
-        sizes = self._split_sizes(x.shape[0], n_samples)
-        width = max(sizes)
-        starts = torch.tensor([0, *sizes[:-1]]).cumsum(0)
-        offsets = torch.arange(width)
-        index = starts[:, None] + torch.minimum(offsets[None, :], torch.tensor(sizes)[:, None] - 1)
-        out = vmap(self._call, in_dims=(0, None, 0), randomness="different")(
-            params, buffers, x[index.to(x.device)]
-        )
-        valid = (offsets[None, :] < torch.tensor(sizes)[:, None]).to(out.device)
-        return out[valid]
-
-    def _forward_loop(self, params, buffers, x: torch.Tensor) -> torch.Tensor:
-        n_samples = next(iter(params.values())).shape[0]
-        networks = [{name: t[m] for name, t in params.items()} for m in range(n_samples)]
-        if self.train_sampling == "split":
-            parts = x.split(self._split_sizes(x.shape[0], n_samples))
-            return torch.cat([self._call(p, buffers, xp) for p, xp in zip(networks, parts)])
-        return torch.cat([self._call(p, buffers, x) for p in networks])
 
     def _n_samples(self, n_rows: int) -> int:
         """Networks for a minibatch of ``n_rows`` rows.
@@ -218,7 +219,23 @@ class VertexModule(torch.nn.Module):
         min_rows = 2 if self.has_norm_layers else 1
         return max(1, min(self.n_train_samples, n_rows // min_rows))
 
+    def _parts(self, n_rows: int, n_samples: int) -> list[tuple[int, int, float]]:
+        """(start, stop, weight in the step's loss) of each network's rows."""
+        if self.train_sampling == "full":
+            return [(0, n_rows, 1.0 / n_samples)] * n_samples
+        sizes = self._split_sizes(n_rows, n_samples)
+        bounds = [0, *itertools.accumulate(sizes)]
+        return [(bounds[m], bounds[m + 1], sizes[m] / n_rows) for m in range(n_samples)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs of the sampled networks (training) or of the first simplex's centroid.
+
+        In training mode, one fresh set of ``M`` networks is sampled per call
+        and the outputs are concatenated in the order of :meth:`_parts` (so
+        the criterion over them is the step's loss for mean-reduced
+        criteria). This is the direct formulation; :meth:`train_step` is the
+        fast one.
+        """
         self.base.train(self.training)
         buffers = self.forward_buffers()
         if not self.training:  # the centroid of the first simplex, e.g. for skorch's predict
@@ -229,27 +246,107 @@ class VertexModule(torch.nn.Module):
             return self._call(params, buffers, x)
         n_samples = self._n_samples(x.shape[0])
         params = self.network_params(self.sample_weights(n_samples))
-        if self.vectorize and n_samples > 1:
-            try:
-                return self._forward_vmap(params, buffers, x)
-            except RuntimeError:
-                # Some modules cannot be vmapped (in-place updates of shared
-                # state, custom autograd functions): one network at a time.
-                self.vectorize = False
-        return self._forward_loop(params, buffers, x)
-
-    def flat_vertex(self) -> torch.Tensor:
-        """The new vertex flattened in the order of the stacked parameters."""
-        return torch.cat([p.reshape(-1) for p in self.vertex])
+        outputs = []
+        for m, (lo, hi, _) in enumerate(self._parts(x.shape[0], n_samples)):
+            outputs.append(self._call({name: t[m] for name, t in params.items()}, buffers, x[lo:hi]))
+        return torch.cat(outputs)
 
     def log_volume(self) -> torch.Tensor:
         """Mean log-volume of the simplexes with the new vertex (differentiable)."""
-        flat = self.flat_vertex()
-        return torch.stack([volume(flat) for volume in self.volumes]).mean()
+        return torch.stack([volume(self.vertex) for volume in self.volumes]).mean()
+
+    def log_volume_and_gradient(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`log_volume` and its gradient in the new vertex, without autograd."""
+        pairs = [volume.value_and_gradient(self.vertex.detach()) for volume in self.volumes]
+        if len(pairs) == 1:
+            return pairs[0]
+        return (
+            torch.stack([value for value, _ in pairs]).mean(),
+            torch.stack([grad for _, grad in pairs]).mean(0),
+        )
+
+    def _bind(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Make the private network's parameters views of one flat buffer (and its grads of another)."""
+        device = self.vertex.device
+        if self._bound is None or self._bound[0] != device or self._bound[1].dtype != self.vertex.dtype:
+            self.base.to(device)
+            theta = torch.zeros_like(self.vertex, requires_grad=False)
+            grad = torch.zeros_like(theta)
+            params = dict(self.base.named_parameters())
+            for (name, value), g in zip(self.unflatten(theta).items(), self.unflatten(grad).values()):
+                params[name].data = value
+                params[name].grad = g  # backward accumulates into it in place
+            for name, buffer in self.forward_buffers().items():
+                owner, _, attr = name.rpartition(".")
+                module = self.base.get_submodule(owner)
+                setattr(module, attr, buffer)
+            self._bound = (device, theta, grad)
+        return self._bound[1], self._bound[2]
+
+    def _write_network(self, theta: torch.Tensor, weights: torch.Tensor) -> float:
+        """``theta = weights @ [pool; vertex]`` in place; returns the new vertex's weight."""
+        w = weights.tolist()  # host floats: no device transfer, no sync
+        theta.zero_()
+        for i, wi in enumerate(w[:-1]):
+            if wi:
+                theta.add_(self.pool[i], alpha=wi)
+        theta.add_(self.vertex.detach(), alpha=w[-1])
+        return w[-1]
+
+    def train_step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        reg: float,
+    ) -> dict[str, torch.Tensor]:
+        """One step's loss and the new vertex's gradient (added to ``vertex.grad``).
+
+        The same numbers as ``criterion(self(x), y') - reg * self.log_volume()``
+        followed by ``backward()`` (``y'`` the targets in the order of the
+        outputs), computed network by network.
+
+        Returns
+        -------
+        dict
+            ``loss`` (the regularised loss), ``ce_loss``, ``log_volume``
+            (detached scalars) and ``y_pred`` (the outputs, detached).
+        """
+        theta, grad = self._bind()
+        self.base.train(True)
+        n_samples = self._n_samples(x.shape[0])
+        weights = self.sample_weights(n_samples)
+        vertex_grad = torch.zeros_like(theta)
+        data_loss = torch.zeros((), dtype=torch.float64, device=theta.device)
+        outputs = []
+        for m, (lo, hi, share) in enumerate(self._parts(x.shape[0], n_samples)):
+            with torch.no_grad():
+                w_new = self._write_network(theta, weights[m])
+            grad.zero_()
+            out = self.base(x[lo:hi])
+            loss = criterion(out, y[lo:hi])
+            loss.backward()
+            vertex_grad.add_(grad, alpha=w_new * share)
+            data_loss += share * loss.detach()
+            outputs.append(out.detach())
+        log_vol, volume_grad = self.log_volume_and_gradient()
+        if reg:
+            vertex_grad.add_(volume_grad, alpha=-reg)
+        if self.vertex.grad is None:
+            self.vertex.grad = vertex_grad
+        else:
+            self.vertex.grad.add_(vertex_grad)
+        total = data_loss - reg * log_vol if reg else data_loss
+        return {
+            "loss": total.to(theta.dtype),
+            "ce_loss": data_loss,
+            "log_volume": log_vol,
+            "y_pred": torch.cat(outputs),
+        }
 
     def new_vertex(self) -> dict[str, torch.Tensor]:
         """The trained new vertex as a name -> tensor dict (detached copies)."""
-        return {name: p.detach().clone() for name, p in zip(self.names, self.vertex)}
+        return {name: t.clone() for name, t in self.unflatten(self.vertex.detach()).items()}
 
 
 class VertexNet(NeuralNetClassifier):
@@ -270,12 +367,18 @@ class VertexNet(NeuralNetClassifier):
         Multiplies ``reg``; the estimators pass the squared norm of the mode so
         that one ``reg`` gives a similar relative simplex size across model
         sizes (DESIGN.md, "Volume gradient").
+    fast : bool, default=True
+        Use :meth:`VertexModule.train_step` (same numbers, about one
+        base-network step of cost). ``False`` runs skorch's own step on the
+        direct autograd formulation; kept as the reference the fast path is
+        tested against, and used for inputs that are not plain tensors.
     """
 
-    def __init__(self, *args, reg: float = 0.0, reg_scale: float = 1.0, **kwargs) -> None:
+    def __init__(self, *args, reg: float = 0.0, reg_scale: float = 1.0, fast: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.reg = reg
         self.reg_scale = reg_scale
+        self.fast = fast
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
@@ -285,16 +388,39 @@ class VertexNet(NeuralNetClassifier):
         ]
         return callbacks
 
+    def train_step_single(self, batch, **fit_params):
+        Xi, yi = unpack_data(batch)
+        if not self.fast or fit_params or not isinstance(Xi, torch.Tensor | np.ndarray):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        x = to_tensor(Xi, device=self.device)
+        y = to_tensor(yi, device=self.device)
+
+        def criterion(y_pred, y_true):
+            return NeuralNetClassifier.get_loss(self, y_pred, y_true, training=True)
+
+        step = self.module_.train_step(x, y, criterion, self.reg * self.reg_scale)
+        self._step_terms = (step["ce_loss"], step["log_volume"])
+        return {"loss": step["loss"], "y_pred": step["y_pred"]}
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        # Recorded after the optimizer step has been queued: one host sync
+        # per step (skorch's own loss record), not one in the middle of it.
+        ce_loss, log_vol = self._step_terms
+        self.history.record_batch("ce_loss", ce_loss.item())
+        self.history.record_batch("log_volume", log_vol.item())
+        return step
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         repeats = y_pred.shape[0] // y_true.shape[0]
         if repeats > 1:  # train_sampling="full": M evaluations of the batch
-            y_true = y_true.repeat(repeats)
+            y_true = to_tensor(y_true, device=y_pred.device).repeat(repeats)
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
         if not training:
             return loss
         log_vol = self.module_.log_volume()
-        self.history.record_batch("ce_loss", loss.item())
-        self.history.record_batch("log_volume", log_vol.item())
+        self._step_terms = (loss.detach(), log_vol.detach())
         if self.reg:
             loss = loss - (self.reg * self.reg_scale) * log_vol.to(loss.dtype)
         return loss

@@ -1,4 +1,4 @@
-"""The vertex-training module: vectorised path == loop path, gradients, loss."""
+"""The vertex-training module: fast step == autograd formulation, gradients, loss."""
 
 import copy
 
@@ -18,51 +18,79 @@ def _vertex_module(sampling, n_train_samples=3, seed=0):
     return base, VertexModule(base, simplex, start, module_buffers(base), n_train_samples, sampling, seed=2)
 
 
+def _reference_step(module, x, y, reg):
+    """The direct formulation: outputs of all sampled networks, one criterion, autograd."""
+    out = module(x)
+    repeats = out.shape[0] // y.shape[0]
+    loss = torch.nn.functional.cross_entropy(out, y.repeat(repeats)) - reg * module.log_volume()
+    loss.backward()
+    return loss
+
+
 @pytest.mark.parametrize("sampling", ["split", "full"])
 @pytest.mark.parametrize("n_rows", [9, 10, 2])
-def test_vectorised_and_looped_training_forward_agree(sampling, n_rows):
-    _, module = _vertex_module(sampling)
-    looped = copy.deepcopy(module)
-    looped.vectorize = False
-    assert module.vectorize
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_fast_step_equals_the_autograd_formulation(sampling, n_rows, batch_norm):
+    torch.manual_seed(0)
+
+    def make():
+        return MLP(5, 4, hidden_units=(7,), dropout=0.2, batch_norm=batch_norm)
+
+    base = make()
+    simplex = StackedVertices.from_module(base)
+    for _ in range(2):  # a pool of 3 vertices, 2 faces: the connector case
+        simplex = simplex.append(dict(make().named_parameters()))
+    start = vertex_start(simplex, make_generator(1))
+    faces = [[0, 1], [1, 2]]
+    fast = VertexModule(base, simplex, start, module_buffers(base), 3, sampling, seed=2, faces=faces)
+    reference = copy.deepcopy(fast)
     x = torch.randn((n_rows, 5), generator=make_generator(3))
-    out_vmap = module(x)
-    out_loop = looped(x)
-    expected_rows = n_rows * 3 if sampling == "full" else n_rows
-    assert out_vmap.shape == out_loop.shape == (expected_rows, 4)
-    torch.testing.assert_close(out_vmap, out_loop, rtol=1e-5, atol=1e-6)
-    out_vmap.square().sum().backward()
-    out_loop.square().sum().backward()
-    for a, b in zip(module.vertex, looped.vertex):
-        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    y = torch.randint(4, (n_rows,), generator=make_generator(4))
+    for step in range(3):  # the new vertex moves between steps
+        torch.manual_seed(step)  # the same dropout masks
+        expected = _reference_step(reference, x, y, reg=0.3)
+        torch.manual_seed(step)
+        got = fast.train_step(x, y, torch.nn.functional.cross_entropy, reg=0.3)
+        torch.testing.assert_close(got["loss"], expected.detach().float(), rtol=1e-5, atol=1e-6)
+        # BatchNorm over 2 rows amplifies rounding: atol 1e-5 against gradients of order 1.
+        torch.testing.assert_close(fast.vertex.grad, reference.vertex.grad, rtol=1e-4, atol=1e-5)
+        with torch.no_grad():
+            for module in (fast, reference):
+                module.vertex -= 0.5 * module.vertex.grad
+                module.vertex.grad = None
+    for a, b in zip(fast.forward_buffers().values(), reference.forward_buffers().values()):
+        torch.testing.assert_close(a, b)  # the same running statistics updates
+
+
+def test_analytic_volume_gradient_equals_autograd():
+    _, module = _vertex_module("split")
+    value, gradient = module.log_volume_and_gradient()
+    module.log_volume().backward()
+    assert float(value) == pytest.approx(float(module.log_volume().detach()), abs=1e-12)
+    torch.testing.assert_close(gradient, module.vertex.grad)
 
 
 def test_only_the_new_vertex_is_trainable_and_the_member_is_untouched():
     base, module = _vertex_module("split")
     before = {name: p.clone() for name, p in base.state_dict().items()}
     trainable = [p for p in module.parameters() if p.requires_grad]
-    assert len(trainable) == len(list(base.parameters()))
+    assert [p.numel() for p in trainable] == [sum(p.numel() for p in base.parameters())]
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
-    frozen_before = module.frozen_0.clone()
+    frozen_before = module.pool.clone()
     for _ in range(3):
         optimizer.zero_grad()
         loss = module(torch.randn(6, 5)).square().mean() - module.log_volume()
         loss.backward()
         optimizer.step()
-    assert torch.equal(module.frozen_0, frozen_before)
+    assert torch.equal(module.pool, frozen_before)
     for name, value in base.state_dict().items():
         assert torch.equal(value, before[name])
 
 
 def test_training_log_volume_equals_the_full_simplex_volume():
     _, module = _vertex_module("split")
-    stacked = StackedVertices(
-        {
-            name: torch.cat([getattr(module, f"frozen_{i}"), module.vertex[i].detach()[None]])
-            for i, name in enumerate(module.names)
-        }
-    )
-    assert module.log_volume().item() == pytest.approx(float(log_volume(stacked.flat())), abs=1e-9)
+    flat = torch.cat([module.pool, module.vertex.detach()[None]])
+    assert module.log_volume().item() == pytest.approx(float(log_volume(flat)), abs=1e-9)
 
 
 def test_vertex_start_is_near_the_centroid_but_not_on_it():
@@ -86,9 +114,43 @@ def test_split_sampling_gives_every_network_rows_and_batchnorm_at_least_two():
     bn_module = VertexModule(
         base, simplex, vertex_start(simplex, make_generator(0)), module_buffers(base), 5, "split", seed=1
     )
-    assert not bn_module.vectorize
     # A last minibatch of 3 rows: at most one network per two rows, so
     # train-mode BatchNorm never sees a single row.
     assert bn_module._n_samples(3) == 1
     assert bn_module(torch.randn(3, 5)).shape == (3, 4)
     assert bn_module(torch.randn(11, 5)).shape == (11, 4)
+
+
+@pytest.mark.parametrize("sampling, n_train_samples", [("split", 1), ("split", 3), ("full", 2)])
+def test_vertex_net_fast_path_trains_the_same_vertex_as_skorchs_own_step(sampling, n_train_samples):
+    import numpy as np
+
+    from skspro._training import VertexNet
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 5)).astype(np.float32)
+    y = rng.integers(0, 4, 50)
+    results = []
+    for fast in (True, False):
+        base, module = _vertex_module(sampling, n_train_samples=n_train_samples)
+        net = VertexNet(
+            module=module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=0.01,
+            max_epochs=3,
+            batch_size=16,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=0,
+            reg=0.05,
+            fast=fast,
+        )
+        torch.manual_seed(5)
+        net.fit(X, y)
+        results.append((module.new_vertex(), net.history))
+    (fast_vertex, fast_history), (ref_vertex, ref_history) = results
+    for name in fast_vertex:
+        torch.testing.assert_close(fast_vertex[name], ref_vertex[name], rtol=1e-4, atol=1e-5)
+    for key in ("train_loss", "ce_loss", "log_volume"):
+        np.testing.assert_allclose(fast_history[:, key], ref_history[:, key], rtol=1e-5)

@@ -196,12 +196,42 @@ class IncrementalLogVolume:
         Tensor
             Float64 scalar.
         """
-        k = self.k_frozen  # the new simplex has k + 1 vertices, dimension k
         h = self.height(new_vertex)
+        return self._from_squared_height(h.dot(h) + self._floor_sq)
+
+    @property
+    def _floor_sq(self) -> float:
         # A collapsed simplex (the new vertex on the frozen face, h = 0) would
         # give log 0 and a NaN gradient; a floor far below any trainable
         # height keeps both finite (the gradient is then 0).
-        floor = 1e-12 * max(float(self.origin.norm()), 1.0)
-        h_norm = torch.sqrt(h.dot(h) + floor**2)
-        # Vol_k = Vol_{k-1} * h / k
-        return self.frozen_log_volume + torch.log(h_norm) - math.log(k)
+        if not hasattr(self, "_floor_sq_value"):
+            self._floor_sq_value = (1e-12 * max(float(self.origin.norm()), 1.0)) ** 2
+        return self._floor_sq_value
+
+    def _from_squared_height(self, h_sq: torch.Tensor) -> torch.Tensor:
+        # Vol_k = Vol_{k-1} * h / k, with k = k_frozen (the new simplex has
+        # k + 1 vertices).
+        return self.frozen_log_volume + 0.5 * torch.log(h_sq) - math.log(self.k_frozen)
+
+    def value_and_gradient(self, new_vertex: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-volume and its gradient in ``new_vertex``, without autograd.
+
+        The gradient is ``h_vec / ||h_vec||^2`` (with the same floor as
+        :meth:`__call__`), so a training step needs one projection and no
+        backward pass through it.
+
+        Parameters
+        ----------
+        new_vertex : Tensor of shape (n_params,)
+
+        Returns
+        -------
+        log_volume : Tensor
+            Float64 scalar, equal to ``self(new_vertex)``.
+        gradient : Tensor of shape (n_params,)
+            In the dtype and on the device of ``new_vertex``.
+        """
+        with torch.no_grad():
+            h = self.height(new_vertex)
+            h_sq = h.dot(h) + self._floor_sq
+            return self._from_squared_height(h_sq), (h / h_sq).to(new_vertex.dtype)
