@@ -171,11 +171,18 @@ def add_vertices(members: ESPROClassifier, X, y, **params) -> ESPROClassifier:
     return copy.deepcopy(members).set_params(warm_start=True, **params).fit(X, y)
 
 
-def epoch_ratio(model: ESPROClassifier, spec: dict, vertex_epochs: int) -> float:
-    """Measured cost of one vertex epoch in member epochs."""
-    per_member_epoch = np.mean(model.member_fit_times_) / spec["epochs"]
-    per_vertex_epoch = np.mean(model.vertex_fit_times_) / vertex_epochs
-    return float(per_vertex_epoch / per_member_epoch)
+def epoch_ratio(model: ESPROClassifier) -> float:
+    """Measured cost of one vertex epoch in member epochs.
+
+    Medians of the per-epoch durations skorch records (over all members,
+    and over all vertex epochs), so that a burst of other load on the
+    machine moves it little.
+    """
+    member_epochs = np.concatenate([net.history[:, "dur"] for net in model.estimators_])
+    vertex_epochs = np.concatenate(
+        [history[:, "dur"] for histories in model.vertex_histories_ for history in histories]
+    )
+    return float(np.median(vertex_epochs) / np.median(member_epochs))
 
 
 # ------------------------------------------------------------------ evaluation
@@ -316,7 +323,7 @@ def run_seed(name: str, spec: dict, config: dict, seed: int, tuned: dict, device
         )
         for recipe, settings in config["recipes"].items()
     }
-    ratios = {recipe: epoch_ratio(model, spec, tuned["vertex_epochs"]) for recipe, model in models.items()}
+    ratios = {recipe: epoch_ratio(model) for recipe, model in models.items()}
     # probs[(kind, v)][member] = {set: (S, n, C)}
     probs: dict = {}
     control_recipe = next(iter(config["recipes"]))

@@ -25,6 +25,7 @@ import copy
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,17 @@ from torch.func import functional_call
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table, median_time, write_results  # noqa: E402
 
-from skspro import ESPROClassifier  # noqa: E402
+import skspro._members as skspro_members  # noqa: E402
+from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator  # noqa: E402
+from skspro._training import VertexNet  # noqa: E402
 from skspro.modules import MLP, SmallCNN  # noqa: E402
 from skspro.simplex import forward_networks  # noqa: E402
+from skspro.simplex.stacked import Unsupported  # noqa: E402
 
-TRAIN_MODES = [("split", 5), ("split", 1), ("full", 5)]
+# (train_sampling, M, fast path): the default, more samples per step, the
+# published recipe's cost (every sampled network on the whole minibatch), and
+# the default through skorch's own step on the autograd formulation.
+TRAIN_MODES = [("split", 1, True), ("split", 5, True), ("full", 5, True), ("split", 1, False)]
 
 
 def make_data(spec: dict, n_rows: int, seed: int = 0):
@@ -87,19 +94,30 @@ def epoch_time(history) -> float:
     return statistics.median(durations[1:] if len(durations) > 1 else durations)
 
 
+class _ReferenceVertexNet(VertexNet):
+    """Vertex training through skorch's own step (the reference the fast path is tested against)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, fast=False, **kwargs)
+
+
 def bench_training(name, spec, settings, device, X, y):
     rows, fitted = [], None
-    for sampling, m in TRAIN_MODES:
-        model = ESPROClassifier(
-            make_net(spec, settings, device),
-            n_members=1,
-            n_vertices=1,
-            vertex_epochs=settings["vertex_epochs"],
-            n_train_samples=m,
-            train_sampling=sampling,
-            n_samples=settings["n_samples"],
-            random_state=0,
-        ).fit(X, y)
+    for sampling, m, fast in TRAIN_MODES:
+        skspro_members.VertexNet = VertexNet if fast else _ReferenceVertexNet
+        try:
+            model = ESPROClassifier(
+                make_net(spec, settings, device),
+                n_members=1,
+                n_vertices=1,
+                vertex_epochs=settings["vertex_epochs"],
+                n_train_samples=m,
+                train_sampling=sampling,
+                n_samples=settings["n_samples"],
+                random_state=0,
+            ).fit(X, y)
+        finally:
+            skspro_members.VertexNet = VertexNet
         base = epoch_time(model.estimators_[0].history)
         vertex = epoch_time(model.vertex_histories_[0][0])
         rows.append(
@@ -107,6 +125,7 @@ def bench_training(name, spec, settings, device, X, y):
                 "model": name,
                 "train_sampling": sampling,
                 "M": m,
+                "step": "fast" if fast else "autograd",
                 "base_epoch_s": base,
                 "vertex_epoch_s": vertex,
                 "ratio": vertex / base,
@@ -114,7 +133,7 @@ def bench_training(name, spec, settings, device, X, y):
             }
         )
         print(rows[-1], flush=True)
-        if sampling == "split" and m == 5:
+        if sampling == "split" and m == 1 and fast:
             fitted = model
     return rows, fitted
 
@@ -123,9 +142,10 @@ def bench_prediction(name, model, settings, device, X):
     member = model._members[0]
     module = member.net.module_.eval()
     weights = torch.as_tensor(member.sample_weights)
-    params = member.simplex.combine(weights)
+    # Fitted simplexes are kept on the CPU; the benchmark evaluates on `device`.
+    params = {n: p.to(device) for n, p in member.simplex.combine(weights).items()}
     buffers = {n: b for n, b in module.named_buffers()}
-    buffers.update(member.norm_buffers)
+    buffers.update({n: b.to(device) for n, b in member.norm_buffers.items()})
     batched = frozenset(member.norm_buffers)
     n_networks = weights.shape[0]
     one = {n: p[0] for n, p in params.items()}
@@ -167,6 +187,13 @@ def bench_prediction(name, model, settings, device, X):
         t_python = median_time(python_loop, device, repeats)
         t_loop = median_time(path("loop"), device, repeats)
         try:
+            t_stacked = median_time(path("stacked"), device, repeats)
+        except (Unsupported, RuntimeError) as error:  # recorded as NaN, the reason printed
+            print(f"stacked path failed at batch {batch}: {error}", flush=True)
+            t_stacked = float("nan")
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
+        try:
             t_vmap = median_time(path("vmap"), device, repeats)
         except RuntimeError as error:  # recorded, not hidden: see the JSON
             print(f"vmap failed at batch {batch}: {error}", flush=True)
@@ -183,14 +210,41 @@ def bench_prediction(name, model, settings, device, X):
                 "python_loop_s": t_python,
                 "functional_loop_s": t_loop,
                 "vmap_s": t_vmap,
+                "stacked_s": t_stacked,
                 "auto_s": t_auto,
                 "predict_proba_s": t_predict,
                 "predict_proba_over_flop_limit": t_predict / (n_networks * t_one),
                 "python_loop_over_predict_proba": t_python / t_predict,
                 "python_loop_over_vmap": t_python / t_vmap,
+                "python_loop_over_stacked": t_python / t_stacked,
             }
         )
         print(rows[-1], flush=True)
+    return rows
+
+
+def bench_fit_time(settings, device) -> list[dict]:
+    """Full fit time of ESPRO vs DeepEnsembleClassifier with their defaults (digits, default template)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    rows = []
+    for label, make in (
+        ("DeepEnsembleClassifier()", lambda: DeepEnsembleClassifier(default_estimator(), random_state=0)),
+        ("ESPROClassifier()", lambda: ESPROClassifier(default_estimator(), random_state=0)),
+    ):
+        times = []
+        for _ in range(settings.get("fit_repeats", 1)):
+            model = make().set_params(estimator__device=device)
+            start = time.perf_counter()
+            model.fit(X, y)
+            times.append(time.perf_counter() - start)
+        rows.append(
+            {"model": label, "fit_s": statistics.median(times), "networks_at_predict": model.n_networks_}
+        )
+        print(rows[-1], flush=True)
+    rows[1]["over_deep_ensemble"] = rows[1]["fit_s"] / rows[0]["fit_s"]
     return rows
 
 
@@ -231,6 +285,7 @@ def main(argv=None) -> int:
         )
         settings["models"] = {"mlp": {"kind": "mlp", "input_dim": 16, "hidden_units": [32]}}
     training, prediction, memory = [], [], []
+    fit_times = [] if args.quick else bench_fit_time(settings, args.device)
     for name, spec in settings["models"].items():
         X, y = make_data(spec, settings["n_rows"])
         rows, fitted = bench_training(name, spec, settings, args.device, X, y)
@@ -244,13 +299,14 @@ def main(argv=None) -> int:
         "training": training,
         "prediction": prediction,
         "memory": memory,
+        "fit_time": fit_times,
     }
     markdown = (
         f"# Speed benchmark ({args.device})\n\n"
         + "\n".join(f"- {k}: {v}" for k, v in env.items())
         + "\n\n## Vertex epoch vs base epoch\n\n"
         + markdown_table(
-            training, ["model", "train_sampling", "M", "base_epoch_s", "vertex_epoch_s", "ratio"]
+            training, ["model", "train_sampling", "M", "step", "base_epoch_s", "vertex_epoch_s", "ratio"]
         )
         + "\n## Prediction with S sampled networks\n\n"
         + markdown_table(
@@ -264,12 +320,17 @@ def main(argv=None) -> int:
                 "python_loop_s",
                 "functional_loop_s",
                 "vmap_s",
+                "stacked_s",
                 "predict_proba_s",
                 "predict_proba_over_flop_limit",
                 "python_loop_over_predict_proba",
             ],
         )
     )
+    if fit_times:
+        markdown += "\n## Full fit with the defaults (digits, default template)\n\n" + markdown_table(
+            fit_times, ["model", "fit_s", "networks_at_predict", "over_deep_ensemble"]
+        )
     if memory:
         markdown += "\n## Peak GPU memory of predict_proba\n\n" + markdown_table(
             memory, ["model", "rows", "S", "peak_extra_MiB", "all_outputs_MiB", "one_network_params_MiB"]

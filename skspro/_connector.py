@@ -437,7 +437,7 @@ class SPROConnector(BaseSimplexEnsemble):
 
     def _network_scores(self, member: Member, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cross-entropy and accuracy of each of a member's networks on (X, y)."""
-        proba = self._member_proba(member, torch.as_tensor(X), reduce=False).numpy()
+        proba = self._member_proba(member, torch.as_tensor(X), reduce=False).cpu().numpy()
         picked = proba[:, np.arange(len(y)), y]
         loss = -np.log(np.clip(picked, 1e-12, None)).mean(1)
         accuracy = (proba.argmax(-1) == y[None, :]).mean(1)

@@ -78,22 +78,49 @@ class Member:
     fit_time: float = 0.0
     vertex_times: list[float] = field(default_factory=list)
     seed: int = 0
-    _sample_params: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
+    _prediction_cache: dict | None = field(default=None, repr=False, compare=False)
+
+    def _on(self, device: torch.device) -> dict:
+        """What prediction needs on ``device``, moved there once and cached.
+
+        The vertices, sample weights and per-network normalisation statistics
+        always; the sampled networks' parameters too when they take at most
+        ``SAMPLE_CACHE_BYTES`` (otherwise they are combined chunk by chunk on
+        the device, from the cached vertices).
+        """
+        cache = self._prediction_cache
+        if cache is None or cache["device"] != device:
+            simplex = self.simplex.to(device)
+            weights = self.sample_weights.to(device)
+            first = next(iter(self.simplex.params.values()))
+            size = len(self.sample_weights) * self.simplex.n_params * first.element_size()
+            cache = {
+                "device": device,
+                # the module's own buffers (references; fitted members do not change)
+                "buffers": dict(self.net.module_.named_buffers()),
+                "simplex": simplex,
+                "weights": weights,
+                "norm_buffers": {name: b.to(device) for name, b in self.norm_buffers.items()},
+                "params": simplex.combine(weights) if size <= SAMPLE_CACHE_BYTES else None,
+            }
+            self._prediction_cache = cache
+        return cache
 
     def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
         """Parameters of the sampled networks ``networks`` on ``device``, stacked: (s, ...)."""
-        cache = self._sample_params
-        if cache is not None and next(iter(cache.values())).device != device:
-            cache = None
-        if cache is None:
-            first = next(iter(self.simplex.params.values()))
-            size = len(self.sample_weights) * self.simplex.n_params * first.element_size()
-            if size <= SAMPLE_CACHE_BYTES:
-                cache = self.simplex.to(device).combine(self.sample_weights)
-                self._sample_params = cache
-        if cache is not None:
-            return {name: p[networks] for name, p in cache.items()}
-        return {name: p.to(device) for name, p in self.simplex.combine(self.sample_weights[networks]).items()}
+        cache = self._on(device)
+        if cache["params"] is not None:
+            return {name: p[networks] for name, p in cache["params"].items()}
+        return cache["simplex"].combine(cache["weights"][networks])
+
+    def sample_buffers(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
+        """Buffers for the sampled networks ``networks`` on ``device``.
+
+        The module's buffers, with the per-network normalisation statistics
+        (``(s, ...)``, named in ``norm_buffers``) in place of shared ones.
+        """
+        cache = self._on(device)
+        return {**cache["buffers"], **{name: b[networks] for name, b in cache["norm_buffers"].items()}}
 
     def to_cpu(self) -> Member:
         """Keep the stored tensors on the CPU: a model fitted on a GPU then
@@ -102,12 +129,12 @@ class Member:
         self.simplex = self.simplex.to("cpu")
         self.sample_weights = self.sample_weights.cpu()
         self.norm_buffers = {name: b.cpu() for name, b in self.norm_buffers.items()}
-        self._sample_params = None
+        self._prediction_cache = None
         return self
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_sample_params"] = None  # derived; rebuilt on first use
+        state["_prediction_cache"] = None  # derived; rebuilt on first use
         return state
 
 

@@ -16,7 +16,9 @@ from skspro.simplex import (
     norm_buffer_names,
     recompute_norm_statistics,
     sample_simplex_weights,
+    supports_stacked,
 )
+from skspro.simplex.stacked import Unsupported
 
 
 class Nested(nn.Module):
@@ -32,8 +34,37 @@ class Nested(nn.Module):
         return self.inner["head"](self.block(x + self.shift))
 
 
+def _conv_chain():
+    """Grouped and strided convolutions, BatchNorm2d, pooling, flatten, a bias-free linear."""
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, stride=2, groups=2, bias=False),
+        nn.BatchNorm2d(4),
+        nn.Tanh(),
+        nn.AvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 3, 3, bias=False),
+    )
+
+
+class Functions(nn.Module):
+    """Element-wise functions and torch.flatten inside forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.norm, self.last = nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.last(torch.relu(self.norm(self.first(torch.flatten(x, 1)))))
+
+
 CASES = {
     "mlp": (lambda: MLP(6, 3, hidden_units=(16, 8)), (6,)),
+    "cnn_plain": (lambda: SmallCNN(n_classes=4, channels=4, batch_norm=False), (1, 8, 8)),
+    "conv_chain": (_conv_chain, (2, 7, 7)),
+    "batchnorm_first": (lambda: nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3)), (6,)),
+    "functions": (Functions, (6,)),
     "mlp_batchnorm": (lambda: MLP(6, 3, hidden_units=(16,), batch_norm=True, dropout=0.2), (6,)),
     "cnn_batchnorm": (lambda: SmallCNN(n_classes=4, channels=4), (1, 8, 8)),
     "nested_layernorm_dropout": (Nested, (6,)),
@@ -66,9 +97,12 @@ def _reference_outputs(module, params, buffers, x):
     return torch.stack(outputs)
 
 
+STACKED = {"mlp", "mlp_batchnorm", "cnn_batchnorm", "cnn_plain", "conv_chain", "batchnorm_first", "functions"}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("n_rows", [1, 32, 300])
-def test_vmap_loop_and_reference_agree(case, n_rows):
+def test_stacked_vmap_loop_and_reference_agree(case, n_rows):
     make_module, row_shape = CASES[case]
     module, simplex = _random_simplex(make_module, 3, seed=0)
     module.eval()
@@ -82,6 +116,14 @@ def test_vmap_loop_and_reference_agree(case, n_rows):
         looped = forward_networks_loop(module, params, buffers, x)
         vmapped = forward_networks(module, params, buffers, x, method="vmap", network_chunk=2, row_chunk=64)
         auto = forward_networks(module, params, buffers, x)
+        if case in STACKED:
+            assert supports_stacked(module)
+            stacked = forward_networks(module, params, buffers, x, method="stacked", network_chunk=2)
+            torch.testing.assert_close(stacked, reference, rtol=1e-5, atol=1e-5)
+        else:
+            assert not supports_stacked(module)
+            with pytest.raises(Unsupported):
+                forward_networks(module, params, buffers, x, method="stacked")
     assert vmapped.shape == (5, n_rows, reference.shape[-1])
     torch.testing.assert_close(looped, reference, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(vmapped, reference, rtol=1e-5, atol=1e-5)
@@ -114,6 +156,7 @@ def test_per_network_buffers_are_used():
     batched = {n: torch.stack([b, b]) for n, b in buffers.items() if n in names}
     batched["layers.1.running_mean"][1] += 3.0  # second network: other statistics
     x = torch.randn((10, 6), generator=make_generator(0))
+    assert supports_stacked(module)  # "auto" takes the stacked path here
     with torch.no_grad():
         out = forward_networks(module, params, {**buffers, **batched}, x, batched_buffers=frozenset(names))
         out_loop = forward_networks_loop(module, params, {**buffers, **batched}, x, frozenset(names))

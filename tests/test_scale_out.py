@@ -80,7 +80,7 @@ def test_stored_tensors_live_on_the_cpu_so_gpu_fits_load_anywhere(wine):
     assert all(p.device.type == "cpu" for p in member.simplex.params.values())
     assert member.sample_weights.device.type == "cpu"
     state = pickle.loads(pickle.dumps(model))._members[0]
-    assert state._sample_params is None  # the prediction cache is rebuilt, not pickled
+    assert state._prediction_cache is None  # the prediction cache is rebuilt, not pickled
 
 
 def test_checkpoints_of_parallel_members_do_not_collide(tmp_path, wine):

@@ -6,6 +6,8 @@
   seeded ``torch.Generator``;
 * :mod:`~skspro.simplex.functional` -- stacked vertices of any ``nn.Module``
   and the vectorised forward of sampled networks;
+* :mod:`~skspro.simplex.stacked` -- S networks of a chain of standard
+  layers evaluated as one wide network (the fast prediction path);
 * :mod:`~skspro.simplex.batchnorm` -- normalisation statistics per sampled
   network.
 """
@@ -20,6 +22,7 @@ from .functional import (
     module_params,
 )
 from .sampling import make_generator, sample_simplex_weights
+from .stacked import stacked_forward, supports_stacked
 from .volume import IncrementalLogVolume, cayley_menger_log_volume, flatten_vertices, log_volume
 
 __all__ = [
@@ -37,4 +40,6 @@ __all__ = [
     "norm_buffer_names",
     "recompute_norm_statistics",
     "sample_simplex_weights",
+    "stacked_forward",
+    "supports_stacked",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call, vmap
 
+from .stacked import Unsupported, stacked_forward, supports_stacked
 from .volume import log_volume
 
 __all__ = [
@@ -244,11 +245,14 @@ def forward_networks(
         ``batched_buffers`` have a leading ``S`` axis.
     x : Tensor of shape (n_rows, ...)
     batched_buffers : frozenset of str, default=frozenset()
-    method : {"auto", "vmap", "loop"}, default="auto"
-        ``"vmap"`` evaluates a chunk of networks in one vectorised call,
-        ``"loop"`` one network at a time; ``"auto"`` uses vmap for row chunks
-        of at most :func:`vmap_row_limit` rows (and the loop where vmap is
-        refused). All give the same numbers up to floating-point rounding.
+    method : {"auto", "stacked", "vmap", "loop"}, default="auto"
+        ``"stacked"`` evaluates a chunk of networks as one wide network
+        (:mod:`~skspro.simplex.stacked`; chains of standard layers in eval
+        mode only), ``"vmap"`` in one vectorised call of any module,
+        ``"loop"`` one network at a time. ``"auto"`` uses the stacked form,
+        else vmap, for row chunks of at most :func:`vmap_row_limit` rows, and
+        the loop for larger chunks or where vmap is refused. All give the
+        same numbers up to floating-point rounding (tested).
     transform : callable, optional
         Applied to every chunk of outputs (e.g. softmax), before chunks are
         joined, so that only transformed outputs are kept.
@@ -261,22 +265,32 @@ def forward_networks(
     -------
     Tensor of shape (S, n_rows, ...)
     """
-    if method not in ("auto", "vmap", "loop"):
-        raise ValueError(f"method must be 'auto', 'vmap' or 'loop', got {method!r}.")
+    if method not in ("auto", "stacked", "vmap", "loop"):
+        raise ValueError(f"method must be 'auto', 'stacked', 'vmap' or 'loop', got {method!r}.")
     batched_buffers = frozenset(batched_buffers)
     n_networks = next(iter(params.values())).shape[0]
     n_rows = x.shape[0]
     limit = vmap_row_limit(module, x.device)
     row_outputs = []
+    stacked = method == "stacked" or (method == "auto" and supports_stacked(module))
     for rows in _chunks(n_rows, row_chunk):
         xr = x[rows]
-        use_vmap = method == "vmap" or (method == "auto" and xr.shape[0] <= limit)
+        small = xr.shape[0] <= limit
+        use_stacked = method == "stacked" or (method == "auto" and stacked and small)
+        use_vmap = method == "vmap" or (method == "auto" and not use_stacked and small)
+        chunked = use_stacked or use_vmap
         net_outputs = []
-        for nets in _chunks(n_networks, network_chunk if use_vmap else n_networks):
+        for nets in _chunks(n_networks, network_chunk if chunked else n_networks):
             p = {name: t[nets] for name, t in params.items()}
             b = _slice_buffers(buffers, batched_buffers, nets)
             out = None
-            if use_vmap:
+            if use_stacked:
+                try:
+                    out = stacked_forward(module, p, b, xr, batched_buffers)
+                except Unsupported:
+                    if method == "stacked":
+                        raise
+            if use_vmap or (out is None and use_stacked):
                 try:
                     out = _forward_networks_vmap(module, p, b, xr, batched_buffers)
                 except RuntimeError:
