@@ -3,9 +3,10 @@
 For each data set:
 
 1. **Tuning** (validation split of the tuning seed only, never the test
-   split): members are trained once; for every ``reg`` x ``vertex_epochs`` of
-   the grid one vertex per member is added (warm start) and the validation
-   NLL of the ensemble is recorded. The best setting is used for all seeds.
+   split): members are trained once; for every ``reg`` x ``vertex_epochs`` x
+   ``vertex_lr`` (a multiple of the members' lr) of the grid one vertex per
+   member is added (warm start) and the validation NLL of the ensemble is
+   recorded. The best setting is used for all seeds.
 2. **Paired runs** (every seed; train / validation / test split): the deep
    ensemble's ``max_members`` members are trained once; each *recipe* (e.g.
    one or five sampled networks per vertex-training step) adds its vertices
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import sys
 import time
@@ -275,32 +277,27 @@ def tune(name: str, spec: dict, config: dict, device: str) -> tuple[dict, list[d
     X_train, X_val = as_model_input(spec, X_train), as_model_input(spec, X_val)
     members = fit_members(spec, grid["members"], seed, config["n_samples"], device, X_train, y_train)
     rows = []
-    for reg in grid["reg"]:
-        for vertex_epochs in grid["vertex_epochs"]:
-            model = add_vertices(
-                members,
-                X_train,
-                y_train,
-                n_vertices=1,
-                reg=reg,
-                vertex_epochs=vertex_epochs,
-                n_train_samples=grid["n_train_samples"],
-            )
-            val_nll = negative_log_likelihood(y_val, model.predict_proba(X_val), labels=members.classes_)
-            rows.append(
-                {
-                    "dataset": name,
-                    "reg": reg,
-                    "vertex_epochs": vertex_epochs,
-                    "val_nll": val_nll,
-                    "relative_edge_length": float(model.relative_edge_lengths_.mean()),
-                }
-            )
-            print(rows[-1], flush=True)
+    for reg, vertex_epochs, lr_scale in itertools.product(
+        grid["reg"], grid["vertex_epochs"], grid.get("vertex_lr_scale", [1.0])
+    ):
+        setting = {"reg": reg, "vertex_epochs": vertex_epochs, "vertex_lr": lr_scale * spec["lr"]}
+        model = add_vertices(
+            members, X_train, y_train, n_vertices=1, n_train_samples=grid["n_train_samples"], **setting
+        )
+        val_nll = negative_log_likelihood(y_val, model.predict_proba(X_val), labels=members.classes_)
+        rows.append(
+            {
+                "dataset": name,
+                **setting,
+                "val_nll": val_nll,
+                "relative_edge_length": float(model.relative_edge_lengths_.mean()),
+            }
+        )
+        print(rows[-1], flush=True)
     members_nll = negative_log_likelihood(y_val, members.predict_proba(X_val), labels=members.classes_)
     best = min(rows, key=lambda r: r["val_nll"])
     print(f"{name}: tuned {best} (members alone: val NLL {members_nll:.4f})", flush=True)
-    return {"reg": best["reg"], "vertex_epochs": best["vertex_epochs"]}, rows
+    return {key: best[key] for key in ("reg", "vertex_epochs", "vertex_lr")}, rows
 
 
 def run_seed(name: str, spec: dict, config: dict, seed: int, tuned: dict, device: str) -> list[dict]:

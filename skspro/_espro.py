@@ -30,8 +30,12 @@ class ESPROClassifier(BaseSimplexEnsemble):
     Parameters
     ----------
     {template}
-    n_members : int, default=5
-        Number of independently trained members (simplexes).
+    n_members : int, default=3
+        Number of independently trained members (simplexes). With the
+        default two vertices of 10 epochs each, three members cost about as
+        much to train as :class:`DeepEnsembleClassifier`'s five (a vertex
+        epoch costs 1.1-1.4 member epochs, benchmarks/README.md), and predict
+        with ``3 * n_samples`` networks.
     n_vertices : int, default=2
         Vertices added to each member's simplex (``k``; the simplex has
         ``k + 1`` vertices). ``0`` gives exactly
@@ -48,11 +52,13 @@ class ESPROClassifier(BaseSimplexEnsemble):
         simplexes of similar relative size (edge length over weight norm, see
         ``relative_edge_lengths_``) across model sizes; so far it is measured
         on small digits models only.
-    n_train_samples : int, default=5
-        Networks sampled from the simplex per training step. Each is a
-        separate forward and backward pass on its part of the minibatch, so
-        a vertex step costs about ``1 + 0.25 * (n_train_samples - 1)`` member
-        steps on small models (benchmarks/README.md).
+    n_train_samples : int, default=1
+        Networks sampled from the simplex per training step. With one, a
+        vertex step costs about one step of the member (1.1-1.4x measured on
+        CPU and GPU); more samples per step gave the same test NLL at equal
+        members in the quality benchmark and cost more per step (each sampled
+        network is a separate forward and backward pass on its part of the
+        minibatch).
     train_sampling : {"split", "full"}, default="split"
         ``"split"`` cuts each minibatch into ``n_train_samples`` parts, each
         evaluated by its own sampled network (the FLOPs of one network).
@@ -141,12 +147,12 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self,
         estimator=None,
         *,
-        n_members=5,
+        n_members=3,
         n_vertices=2,
         vertex_epochs=10,
         vertex_lr=None,
         reg=1e-4,
-        n_train_samples=5,
+        n_train_samples=1,
         train_sampling="split",
         n_samples=10,
         random_state=None,

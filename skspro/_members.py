@@ -60,7 +60,7 @@ class SimplexSpec:
     vertex_epochs: int = 10
     vertex_lr: float | None = None
     reg: float = 0.0
-    n_train_samples: int = 5
+    n_train_samples: int = 1
     train_sampling: str = "split"
     n_samples: int = 1
 

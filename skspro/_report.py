@@ -43,23 +43,39 @@ def digits_split(random_state: int = _SPLIT_SEED) -> tuple[np.ndarray, ...]:
 
 
 def comparison_models(
-    template, *, n_members: int, n_vertices: int, vertex_epochs: int, n_samples: int, random_state: int
+    template,
+    *,
+    n_members: int,
+    n_vertices: int,
+    vertex_epochs: int,
+    n_samples: int,
+    random_state: int,
+    larger_ensemble: int | None = None,
 ) -> dict[str, object]:
-    """A single network, a deep ensemble and ESPRO from one template, sharing members."""
-    return {
+    """A single network, deep ensembles and ESPRO from one template, sharing members.
+
+    ``larger_ensemble`` adds a deep ensemble of that many members (e.g. one
+    that costs at least as much to train as ESPRO: the equal-cost baseline).
+    """
+    models = {
         "single network": DeepEnsembleClassifier(template, n_members=1, random_state=random_state),
         f"deep ensemble ({n_members})": DeepEnsembleClassifier(
             template, n_members=n_members, random_state=random_state
         ),
-        f"ESPRO ({n_members} x {n_vertices + 1} vertices)": ESPROClassifier(
-            template,
-            n_members=n_members,
-            n_vertices=n_vertices,
-            vertex_epochs=vertex_epochs,
-            n_samples=n_samples,
-            random_state=random_state,
-        ),
     }
+    if larger_ensemble is not None:
+        models[f"deep ensemble ({larger_ensemble})"] = DeepEnsembleClassifier(
+            template, n_members=larger_ensemble, random_state=random_state
+        )
+    models[f"ESPRO ({n_members} x {n_vertices + 1} vertices)"] = ESPROClassifier(
+        template,
+        n_members=n_members,
+        n_vertices=n_vertices,
+        vertex_epochs=vertex_epochs,
+        n_samples=n_samples,
+        random_state=random_state,
+    )
+    return models
 
 
 def _models(quick: bool, random_state: int) -> dict[str, object]:

@@ -8,10 +8,10 @@ import pytest
 from skspro.cli import build_parser, main, run_demo
 
 
-def test_quick_demo_compares_three_models(capsys):
+def test_quick_demo_compares_the_models(capsys):
     assert main(["demo", "--quick", "--quiet", "--dataset", "digits"]) == 0
     out = capsys.readouterr().out
-    for row in ("single network", "deep ensemble (2)", "ESPRO (2 x 2 vertices)"):
+    for row in ("single network", "deep ensemble (2)", "deep ensemble (4)", "ESPRO (2 x 2 vertices)"):
         assert row in out
     for column in ("accuracy", "nll", "ece", "brier", "fit_time_s", "networks_at_predict"):
         assert column in out
@@ -19,7 +19,7 @@ def test_quick_demo_compares_three_models(capsys):
 
 def test_demo_table_values_are_sane():
     table = run_demo("digits", quick=True, verbose=0)
-    assert list(table["networks_at_predict"]) == [1, 2, 8]
+    assert list(table["networks_at_predict"]) == [1, 2, 4, 8]
     assert ((table["accuracy"] > 0.1) & (table["accuracy"] <= 1)).all()
     assert (table["nll"] > 0).all() and (table["ece"] >= 0).all()
 

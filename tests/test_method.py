@@ -30,7 +30,14 @@ def overfitting_template():
 
 
 def espro(n_members, seed, **params):
-    settings = dict(n_vertices=2, vertex_epochs=6, n_samples=8, random_state=seed)
+    # 400 rows are 7 steps per epoch. With one sampled network per step
+    # (the default) and the member's learning rate, 6 vertex epochs move the
+    # vertex too far (relative edge ~0.35) and the simplex lost to its own
+    # member on 1 of 3 seeds (test NLL 0.190 vs 0.171); a quarter of the
+    # learning rate (or 5 networks per step) keeps the gain on all seeds. On
+    # the larger splits of benchmarks/quality.py the member's rate was as good
+    # or better (validation tuning), so it stays the default.
+    settings = dict(n_vertices=2, vertex_epochs=6, vertex_lr=5e-4, n_samples=8, random_state=seed)
     settings.update(params)
     return ESPROClassifier(overfitting_template(), n_members=n_members, **settings)
 
