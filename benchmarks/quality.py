@@ -59,7 +59,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, environment, markdown_table, write_results  # noqa: E402
 
 from skspro import ESPROClassifier, default_estimator  # noqa: E402
 from skspro.datasets import corrupt_images, make_mnist1d  # noqa: E402
@@ -528,6 +528,9 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="*", default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--render", action="store_true", help="rebuild the tables and plot from the stored JSON results"
+    )
+    parser.add_argument(
         "--config", default="quality", help="a file name in benchmarks/configs/, without .json"
     )
     args = parser.parse_args(argv)
@@ -541,14 +544,55 @@ def main(argv=None) -> int:
             recipe["max_vertices"] = 1
         for spec in config["datasets"].values():
             spec.update(epochs=2)
-    names = args.datasets or list(config["datasets"])
-    rows, tuning_rows, tuned = [], [], {}
-    for name in names:
-        spec = config["datasets"][name]
-        tuned[name], grid = tune(name, spec, config, args.device)
-        tuning_rows += grid
-        for seed in config["seeds"]:
-            rows += run_seed(name, spec, config, seed, tuned[name], args.device)
+    name = args.config + ("-quick" if args.quick else "")
+    if args.render:
+        stored = json.loads((RESULTS / f"{name}.json").read_text())
+        config, tuned, tuning_rows, rows, env = (
+            stored[k] for k in ("config", "tuned", "tuning", "rows", "environment")
+        )
+    else:
+        names = args.datasets or list(config["datasets"])
+        rows, tuning_rows, tuned = [], [], {}
+        for dataset in names:
+            spec = config["datasets"][dataset]
+            tuned[dataset], grid = tune(dataset, spec, config, args.device)
+            tuning_rows += grid
+            for seed in config["seeds"]:
+                rows += run_seed(dataset, spec, config, seed, tuned[dataset], args.device)
+        env = environment(args.device)
+    markdown, df = report(config, tuned, tuning_rows, rows, env, args.config)
+    paths = write_results(
+        name,
+        {"environment": env, "config": config, "tuned": tuned, "tuning": tuning_rows, "rows": rows},
+        markdown,
+    )
+    png = Path(paths[0]).with_suffix(".png")
+    plot(df, png)
+    print(markdown)
+    print("written:", *paths, png)
+    return 0
+
+
+def summary_table(costs: pd.DataFrame, members: list[int]) -> pd.DataFrame:
+    """Wins of each ESPRO configuration over the deep ensembles just below / above its cost, all k."""
+    chosen = costs[costs.members.isin(members)].copy()
+    for prefix in ("", "ts_"):
+        for side in ("below", "above"):
+            other = chosen[f"{prefix}nll_de_{side}"]
+            chosen[f"{prefix}wins_{side}"] = (chosen[f"{prefix}nll"] < other) & other.notna()
+            chosen[f"{prefix}n_{side}"] = other.notna()
+    grouped = chosen.groupby(["dataset", "method"])
+    out = grouped[["nll", "nll_de_below", "ts_nll", "ts_nll_de_below"]].mean()
+    for prefix in ("", "ts_"):
+        for side in ("below", "above"):
+            wins = grouped[f"{prefix}wins_{side}"].sum().astype(int).astype(str)
+            total = grouped[f"{prefix}n_{side}"].sum().astype(int).astype(str)
+            out[f"{prefix}wins_vs_de_{side}"] = wins + "/" + total
+    return out.reset_index()
+
+
+def report(config, tuned, tuning_rows, rows, env, config_name) -> tuple[str, pd.DataFrame]:
+    """The Markdown report and the rows as a frame (without the per-simplex rows)."""
     df = pd.DataFrame(rows)
     simplex_rows = df[df.method.str.startswith("_simplex")]
     df = df[~df.method.str.startswith("_simplex")]
@@ -570,26 +614,29 @@ def main(argv=None) -> int:
         .mean()
         .reset_index()
     )
-    env = environment(args.device)
-    fmt = lambda frame: markdown_table(frame.round(4).to_dict("records"), list(frame.columns))  # noqa: E731
-    name = args.config + ("-quick" if args.quick else "")
+    fmt = lambda frame: markdown_table(frame.to_dict("records"), list(frame.columns))  # noqa: E731
+    members = config["headline_members"]
     markdown = (
         "# Quality: ESPRO vs deep ensembles (paired, shared members)\n\n"
         + "\n".join(f"- {k}: {v}" for k, v in env.items())
-        + f"\n- seeds: {config['seeds']}; settings: benchmarks/configs/{args.config}.json\n"
+        + f"\n- seeds: {config['seeds']}; settings: benchmarks/configs/{config_name}.json\n"
         + f"- recipes: {json.dumps(config['recipes'])}\n\n"
-        "## Settings tuned on the validation split\n\n"
+        "## Summary at equal cost\n\n"
+        f"Every ESPRO configuration with {members} members against the deep ensembles whose training "
+        "cost (epoch-equivalents: member epochs plus vertex epochs weighted by their measured cost) is "
+        "just below and just above its own, per seed: wins on test NLL out of the comparisons made, "
+        "before and after temperature scaling (`ts_`, fitted on the validation split); mean NLL of "
+        "ESPRO and of the deep ensemble just below.\n\n"
+        + fmt(summary_table(costs, members))
+        + "\n## Settings tuned on the validation split\n\n"
         f"Grid on seed {config['tuning']['seed']}'s validation split, "
         f"{config['tuning']['members']} members with one vertex each; the lowest validation NLL is used "
         "for every seed.\n\n"
         + fmt(pd.DataFrame([{"dataset": d, **t} for d, t in tuned.items()]))
         + "\n"
         + fmt(pd.DataFrame(tuning_rows))
-        + "\n## At equal cost (headline)\n\nEach ESPRO configuration against the deep ensembles whose cost "
-        "(epoch-equivalents: member epochs plus vertex epochs weighted by their measured cost) is just below "
-        "(`de_below` members) and just above (`de_above`) its own; `wins_*`: seeds where ESPRO's NLL is "
-        "lower. "
-        "`ts_`: after temperature scaling fitted on the validation split.\n\n"
+        + "\n## At equal cost, in detail\n\nAs the summary, per number of members: `de_below` / "
+        "`de_above` members, mean NLL, wins (seeds) and test error.\n\n"
         + fmt(headline)
         + f"\n## At equal members (1 and {K}), mean and std over seeds\n\n"
         + fmt(summary[summary.members.isin([1, K])])
@@ -600,16 +647,7 @@ def main(argv=None) -> int:
         + "\n## Simplexes (per seed, mean over members)\n\n"
         + fmt(simplex_rows.dropna(axis=1, how="all").astype(str))
     )
-    paths = write_results(
-        name,
-        {"environment": env, "config": config, "tuned": tuned, "tuning": tuning_rows, "rows": rows},
-        markdown,
-    )
-    png = Path(paths[0]).with_suffix(".png")
-    plot(df, png)
-    print(markdown)
-    print("written:", *paths, png)
-    return 0
+    return markdown, df
 
 
 if __name__ == "__main__":

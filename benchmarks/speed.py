@@ -13,6 +13,7 @@ Usage::
 
     python benchmarks/speed.py --device cpu          # or cuda
     python benchmarks/speed.py --device cpu --quick  # seconds, a smoke run
+    python benchmarks/speed.py --device cuda --only training  # the epoch ratios alone
 
 Settings live in benchmarks/configs/speed.json; results go to
 benchmarks/results/speed-<device>.{json,md} (or --out DIR).
@@ -275,6 +276,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument(
+        "--only", choices=["all", "training"], default="all", help="training: the epoch ratios alone"
+    )
     parser.add_argument("--out", default=None, help="folder for results (default benchmarks/results)")
     args = parser.parse_args(argv)
     config = json.loads((Path(__file__).resolve().parent / "configs" / "speed.json").read_text())
@@ -285,11 +289,14 @@ def main(argv=None) -> int:
         )
         settings["models"] = {"mlp": {"kind": "mlp", "input_dim": 16, "hidden_units": [32]}}
     training, prediction, memory = [], [], []
-    fit_times = [] if args.quick else bench_fit_time(settings, args.device)
+    training_only = args.only == "training"
+    fit_times = [] if args.quick or training_only else bench_fit_time(settings, args.device)
     for name, spec in settings["models"].items():
         X, y = make_data(spec, settings["n_rows"])
         rows, fitted = bench_training(name, spec, settings, args.device, X, y)
         training += rows
+        if training_only:
+            continue
         prediction += bench_prediction(name, fitted, settings, args.device, X)
         memory += bench_memory(name, fitted, settings, args.device, X)
     env = environment(args.device)
@@ -308,8 +315,9 @@ def main(argv=None) -> int:
         + markdown_table(
             training, ["model", "train_sampling", "M", "step", "base_epoch_s", "vertex_epoch_s", "ratio"]
         )
-        + "\n## Prediction with S sampled networks\n\n"
-        + markdown_table(
+    )
+    if prediction:
+        markdown += "\n## Prediction with S sampled networks\n\n" + markdown_table(
             prediction,
             [
                 "model",
@@ -326,7 +334,6 @@ def main(argv=None) -> int:
                 "python_loop_over_predict_proba",
             ],
         )
-    )
     if fit_times:
         markdown += "\n## Full fit with the defaults (digits, default template)\n\n" + markdown_table(
             fit_times, ["model", "fit_s", "networks_at_predict", "over_deep_ensemble"]
@@ -336,6 +343,7 @@ def main(argv=None) -> int:
             memory, ["model", "rows", "S", "peak_extra_MiB", "all_outputs_MiB", "one_network_params_MiB"]
         )
     suffix = "quick" if args.quick else args.device.replace(":", "")
+    suffix += "-training" if training_only else ""
     name = f"speed-{suffix}"
     if args.out:
         out = Path(args.out)
