@@ -6,12 +6,12 @@ import datetime as _dt
 import json
 import platform
 import shlex
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+from skspro._bench import median_time, synchronize  # noqa: F401  (re-exported for the scripts)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -40,25 +40,6 @@ def environment(device: str) -> dict:
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
-
-
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(torch.device(device))
-
-
-def median_time(fn, device: str, repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs."""
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:

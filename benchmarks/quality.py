@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, environment, markdown_table, write_results  # noqa: E402
 
 from skspro import ESPROClassifier, default_estimator  # noqa: E402
+from skspro._bench import epoch_ratio  # noqa: E402
 from skspro.datasets import corrupt_images, make_mnist1d  # noqa: E402
 from skspro.metrics import (  # noqa: E402
     brier_score,
@@ -171,20 +172,6 @@ def fit_members(spec: dict, n_members: int, seed: int, n_samples: int, device: s
 def add_vertices(members: ESPROClassifier, X, y, **params) -> ESPROClassifier:
     """Copies of the members with vertices added (warm start: the members are unchanged)."""
     return copy.deepcopy(members).set_params(warm_start=True, **params).fit(X, y)
-
-
-def epoch_ratio(model: ESPROClassifier) -> float:
-    """Measured cost of one vertex epoch in member epochs.
-
-    Medians of the per-epoch durations skorch records (over all members,
-    and over all vertex epochs), so that a burst of other load on the
-    machine moves it little.
-    """
-    member_epochs = np.concatenate([net.history[:, "dur"] for net in model.estimators_])
-    vertex_epochs = np.concatenate(
-        [history[:, "dur"] for histories in model.vertex_histories_ for history in histories]
-    )
-    return float(np.median(vertex_epochs) / np.median(member_epochs))
 
 
 # ------------------------------------------------------------------ evaluation

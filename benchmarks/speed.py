@@ -22,7 +22,6 @@ benchmarks/results/speed-<device>.{json,md} (or --out DIR).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import sys
@@ -39,6 +38,7 @@ from _common import environment, markdown_table, median_time, write_results  # n
 
 import skspro._members as skspro_members  # noqa: E402
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator  # noqa: E402
+from skspro._bench import ready_networks  # noqa: E402
 from skspro._training import VertexNet  # noqa: E402
 from skspro.modules import MLP, SmallCNN  # noqa: E402
 from skspro.simplex import forward_networks  # noqa: E402
@@ -142,26 +142,14 @@ def bench_training(name, spec, settings, device, X, y):
 def bench_prediction(name, model, settings, device, X):
     member = model._members[0]
     module = member.net.module_.eval()
-    weights = torch.as_tensor(member.sample_weights)
-    # Fitted simplexes are kept on the CPU; the benchmark evaluates on `device`.
-    params = {n: p.to(device) for n, p in member.simplex.combine(weights).items()}
-    buffers = {n: b for n, b in module.named_buffers()}
-    buffers.update({n: b.to(device) for n, b in member.norm_buffers.items()})
+    dev = torch.device(device)
+    params = member.sample_params(slice(None), dev)
+    buffers = member.sample_buffers(slice(None), dev)
     batched = frozenset(member.norm_buffers)
-    n_networks = weights.shape[0]
+    n_networks = len(member.sample_weights)
     one = {n: p[0] for n, p in params.items()}
     one_buffers = {n: (b[0] if n in batched else b) for n, b in buffers.items()}
-    # What a user without skspro would run: S ready nn.Modules, called in turn.
-    networks = []
-    for s in range(n_networks):
-        network = copy.deepcopy(module)
-        network.load_state_dict(
-            {
-                **{n: p[s] for n, p in params.items()},
-                **{n: (b[s] if n in batched else b) for n, b in buffers.items()},
-            }
-        )
-        networks.append(network.eval())
+    networks = ready_networks(member, dev)
     rows = []
     for batch in settings["predict_batches"]:
         x_np = X[np.arange(batch) % len(X)]

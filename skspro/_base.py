@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 
 from ._devices import resolve_devices
-from ._members import Member, SimplexSpec, device_of, fit_member, seeded_torch
+from ._members import Member, SimplexSpec, StackedMembers, device_of, fit_member, seeded_torch
 from ._safety import atomic_fit
 from .modules import MLP
 from .simplex import forward_networks
@@ -285,6 +285,28 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         """The sampled networks that predict_proba averages."""
         self._members = members
         self.n_networks_ = sum(len(m.sample_weights) for m in members)
+        # A cache filled by predict (in place: predict leaves __dict__ as it was).
+        self._stacked: dict = {}
+
+    def _prediction_groups(self) -> list:
+        """Members, or all members as one :class:`StackedMembers` (built once, cached)."""
+        members = self._members
+        if not StackedMembers.fits(members):
+            return members
+        key = (device_of(members[0].net), tuple(id(m) for m in members))
+        cache = self.__dict__.get("_stacked")
+        if cache is None:  # an estimator pickled before the cache existed
+            return [StackedMembers(members, key[0])]
+        if key not in cache:
+            cache.clear()
+            cache[key] = StackedMembers(members, key[0])
+        return [cache[key]]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "_stacked" in state:
+            state["_stacked"] = {}  # derived (device tensors); rebuilt on first use
+        return state
 
     # -------------------------------------------------------------- predict
     def _member_proba(self, member: Member, X: torch.Tensor, reduce: bool) -> torch.Tensor:
@@ -364,7 +386,8 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
             uncertainty (e.g. mutual information).
         """
         x = self._validate_predict_data(X)
-        return torch.cat([self._member_proba(m, x, reduce=False).cpu() for m in self._members]).numpy()
+        groups = self._prediction_groups()
+        return torch.cat([self._member_proba(g, x, reduce=False).cpu() for g in groups]).numpy()
 
     def predict_proba(self, X) -> np.ndarray:
         """Mean class probabilities over all sampled networks of all members.
@@ -381,8 +404,8 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         """
         x = self._validate_predict_data(X)
         total = None
-        for member in self._members:
-            proba = self._member_proba(member, x, reduce=True)
+        for group in self._prediction_groups():
+            proba = self._member_proba(group, x, reduce=True)
             total = proba if total is None else total + proba.to(total.device)
         # One copy to the host (one synchronisation) per call.
         return (total / self.n_networks_).cpu().numpy()

@@ -138,6 +138,54 @@ class Member:
         return state
 
 
+class StackedMembers:
+    """The sampled networks of several members as one stack, for prediction.
+
+    Members share the architecture, so all their networks can be evaluated
+    in one wide forward instead of one per member. Duck-types the parts of
+    :class:`Member` that prediction uses. Every buffer is stacked per network
+    (a member without per-network statistics repeats its own).
+
+    Parameters
+    ----------
+    members : list of Member
+        On one device.
+    device : torch.device
+    """
+
+    def __init__(self, members: list[Member], device: torch.device) -> None:
+        self.net = members[0].net
+        self.sample_weights = torch.cat([m.sample_weights for m in members])
+        params = [m.sample_params(slice(None), device) for m in members]
+        self.params = {name: torch.cat([p[name] for p in params]) for name in params[0]}
+        buffers = [m.sample_buffers(slice(None), device) for m in members]
+        self.norm_buffers = {}
+        for name in buffers[0]:
+            self.norm_buffers[name] = torch.cat(
+                [
+                    b[name]
+                    if name in m.norm_buffers
+                    else b[name].unsqueeze(0).expand(len(m.sample_weights), *b[name].shape)
+                    for b, m in zip(buffers, members)
+                ]
+            )
+
+    @staticmethod
+    def fits(members: list[Member]) -> bool:
+        """Whether stacking pays and fits: several members on one device, within the cache size."""
+        if len(members) < 2 or len({device_of(m.net) for m in members}) != 1:
+            return False
+        first = next(iter(members[0].simplex.params.values()))
+        n_networks = sum(len(m.sample_weights) for m in members)
+        return n_networks * members[0].simplex.n_params * first.element_size() <= SAMPLE_CACHE_BYTES
+
+    def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
+        return {name: p[networks] for name, p in self.params.items()}
+
+    def sample_buffers(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
+        return {name: b[networks] for name, b in self.norm_buffers.items()}
+
+
 def device_of(net: NeuralNet) -> torch.device:
     """The torch device of a skorch net (``None`` means the CPU)."""
     return torch.device(net.device if net.device is not None else "cpu")

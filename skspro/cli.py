@@ -130,6 +130,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from ._bench import run_benchmark
+
+    table = run_benchmark(args.device, quick=args.quick, random_state=args.seed)
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(
+        "\nMeasured on this machine with the default estimators on digits. The full benchmarks "
+        "(quality at equal cost, GPU numbers) are in the repository's benchmarks/ folder."
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``skspro`` command."""
     parser = argparse.ArgumentParser(
@@ -149,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--quick", action="store_true")
     report.add_argument("--seed", type=int, default=0)
     report.set_defaults(handler=_report)
+    bench = sub.add_parser(
+        "benchmark",
+        help="time ESPROClassifier() vs DeepEnsembleClassifier() and prediction on this machine",
+    )
+    bench.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    bench.add_argument("--quick", action="store_true", help="few epochs: seconds, noisy ratios")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(handler=_benchmark)
     return parser
 
 

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from skspro.cli import build_parser, main, run_demo
@@ -36,3 +37,18 @@ def test_console_entry_point_runs():
         [sys.executable, "-m", "skspro.cli", "demo", "--help"], capture_output=True, text=True, check=True
     )
     assert "--dataset" in result.stdout
+
+
+def test_quick_benchmark_measures_training_and_prediction(capsys):
+    assert main(["benchmark", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for row in (
+        "vertex epoch / member epoch",
+        "fit time of ESPROClassifier()",
+        "Python loop over them, batch 32",
+    ):
+        assert row in out
+    from skspro._bench import run_benchmark
+
+    table = run_benchmark("cpu", quick=True)
+    assert (table["value"] > 0).all() and np.isfinite(table["value"]).all()

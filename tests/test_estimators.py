@@ -269,3 +269,34 @@ def test_recomputed_batchnorm_statistics_beat_the_members_on_sampled_networks():
     nll_own = np.mean([log_loss(y_train, p, labels=range(10)) for p in own])
     nll_shared = np.mean([log_loss(y_train, p, labels=range(10)) for p in shared])
     assert nll_own < nll_shared
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_all_members_in_one_wide_forward_equal_member_by_member(batch_norm):
+    """predict_proba stacks all members' networks (one forward); the per-member path is the reference."""
+    X, y = load_digits(return_X_y=True)
+    X = (X[:300] / 16.0).astype(np.float32)
+    model = ESPROClassifier(
+        small_template(max_epochs=3, module__batch_norm=batch_norm),
+        n_members=3,
+        n_vertices=1,
+        vertex_epochs=1,
+        n_samples=4,
+        random_state=0,
+    ).fit(X, y[:300])
+    deep = DeepEnsembleClassifier(small_template(max_epochs=3, module__batch_norm=batch_norm), n_members=3)
+    deep.set_params(random_state=0).fit(X, y[:300])
+    for estimator in (model, deep):
+        x = torch.as_tensor(X)
+        per_member = torch.cat([estimator._member_proba(m, x, reduce=False) for m in estimator._members])
+        assert len(estimator._prediction_groups()) == 1  # the stacked path is the one taken
+        np.testing.assert_allclose(
+            estimator.predict_proba_networks(X), per_member.numpy(), rtol=1e-5, atol=1e-7
+        )
+        np.testing.assert_allclose(
+            estimator.predict_proba(X), per_member.mean(0).numpy(), rtol=1e-5, atol=1e-7
+        )
+        # The stack is a cache: not pickled, rebuilt after loading.
+        assert estimator._stacked and estimator.__getstate__()["_stacked"] == {}
+        restored = pickle.loads(pickle.dumps(estimator))
+        np.testing.assert_allclose(restored.predict_proba(X), estimator.predict_proba(X), rtol=1e-6)
