@@ -89,13 +89,14 @@ class Member:
         the device, from the cached vertices).
         """
         cache = self._prediction_cache
-        if cache is None or cache["device"] != device:
+        if cache is None or cache["device"] != device or cache["module"] is not self.net.module_:
             simplex = self.simplex.to(device)
             weights = self.sample_weights.to(device)
             first = next(iter(self.simplex.params.values()))
             size = len(self.sample_weights) * self.simplex.n_params * first.element_size()
             cache = {
                 "device": device,
+                "module": self.net.module_,
                 # the module's own buffers (references; fitted members do not change)
                 "buffers": dict(self.net.module_.named_buffers()),
                 "simplex": simplex,

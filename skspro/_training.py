@@ -265,16 +265,33 @@ class VertexModule(torch.nn.Module):
             torch.stack([grad for _, grad in pairs]).mean(0),
         )
 
+    def __getstate__(self) -> dict:
+        # The binding (parameters as views of one buffer) does not survive a
+        # copy or pickle; the copy binds afresh on its first step.
+        state = dict(self.__dict__)
+        state["_bound"] = None
+        return state
+
     def _bind(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Make the private network's parameters views of one flat buffer (and its grads of another)."""
         device = self.vertex.device
-        if self._bound is None or self._bound[0] != device or self._bound[1].dtype != self.vertex.dtype:
+        first = next(iter(dict(self.base.named_parameters()).values()))
+        if (
+            self._bound is None
+            or self._bound[0] != device
+            or self._bound[1].dtype != self.vertex.dtype
+            or first.data_ptr() != self._bound[1].data_ptr()
+            or first.grad is None
+        ):
             self.base.to(device)
             theta = torch.zeros_like(self.vertex, requires_grad=False)
             grad = torch.zeros_like(theta)
             params = dict(self.base.named_parameters())
             for (name, value), g in zip(self.unflatten(theta).items(), self.unflatten(grad).values()):
                 params[name].data = value
+                # Every parameter is a coordinate of the vertex, as in the
+                # direct formulation (frozen ones in the user's module too).
+                params[name].requires_grad_(True)
                 params[name].grad = g  # backward accumulates into it in place
             for name, buffer in self.forward_buffers().items():
                 owner, _, attr = name.rpartition(".")
@@ -390,7 +407,7 @@ class VertexNet(NeuralNetClassifier):
 
     def train_step_single(self, batch, **fit_params):
         Xi, yi = unpack_data(batch)
-        if not self.fast or fit_params or not isinstance(Xi, torch.Tensor | np.ndarray):
+        if not self._fast_step_is_exact(Xi, fit_params):
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         x = to_tensor(Xi, device=self.device)
@@ -402,6 +419,27 @@ class VertexNet(NeuralNetClassifier):
         step = self.module_.train_step(x, y, criterion, self.reg * self.reg_scale)
         self._step_terms = (step["ce_loss"], step["log_volume"])
         return {"loss": step["loss"], "y_pred": step["y_pred"]}
+
+    def _fast_step_is_exact(self, Xi, fit_params) -> bool:
+        """Whether :meth:`VertexModule.train_step` gives this step's numbers.
+
+        It needs plain tensor inputs. With one network per step, or every
+        network on the whole minibatch, it is exact for any criterion; when
+        the minibatch is split over several networks it weights the parts by
+        their row counts, which is the criterion over all rows only for an
+        unweighted mean (cross-entropy / NLL without class weights).
+        """
+        if not self.fast or fit_params or not isinstance(Xi, torch.Tensor | np.ndarray):
+            return False
+        module = self.module_
+        if module.train_sampling == "full" or module.n_train_samples == 1:
+            return True
+        criterion = self.criterion_
+        return (
+            isinstance(criterion, torch.nn.CrossEntropyLoss | torch.nn.NLLLoss)
+            and criterion.weight is None
+            and criterion.reduction == "mean"
+        )
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)

@@ -65,6 +65,10 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x.flatten(1))
 
+    def forward_chain(self) -> list[nn.Module]:
+        """The layers ``forward`` applies, in order (for the wide evaluation of sampled networks)."""
+        return [nn.Flatten(1), self.layers]
+
 
 class SmallCNN(nn.Module):
     """Two-block convolutional network for small images, returning logits.
@@ -103,3 +107,7 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def forward_chain(self) -> list[nn.Module]:
+        """The layers ``forward`` applies, in order (for the wide evaluation of sampled networks)."""
+        return [self.features, self.head]

@@ -97,7 +97,9 @@ def _reference_outputs(module, params, buffers, x):
     return torch.stack(outputs)
 
 
-STACKED = {"mlp", "mlp_batchnorm", "cnn_batchnorm", "cnn_plain", "conv_chain", "batchnorm_first", "functions"}
+# "functions" (torch.relu inside a custom forward, no forward_chain) and
+# "nested_layernorm_dropout" have no stacked form: they fall back to vmap.
+STACKED = {"mlp", "mlp_batchnorm", "cnn_batchnorm", "cnn_plain", "conv_chain", "batchnorm_first"}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -205,3 +207,34 @@ def test_stacked_vertices_reject_mismatched_vertex():
     simplex = StackedVertices.from_module(nn.Linear(3, 2))
     with pytest.raises(ValueError, match="does not match"):
         simplex.append({"weight": torch.zeros(2, 3)})
+
+
+def test_wide_forward_reads_the_structure_afresh_and_refuses_hooks():
+    module, simplex = _random_simplex(
+        lambda: nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), 2, 0
+    )
+    module.eval()
+    params = simplex.combine(sample_simplex_weights(2, 4, make_generator(1)))
+    buffers = module_buffers(module)
+    x = torch.randn((3, 6), generator=make_generator(2))
+    with torch.no_grad():
+        forward_networks(module, params, buffers, x)
+        module[1] = nn.Tanh()  # changed after a first call: honoured
+        torch.testing.assert_close(
+            forward_networks(module, params, buffers, x, method="stacked"),
+            forward_networks_loop(module, params, buffers, x),
+        )
+        handle = module[2].register_forward_hook(lambda m, i, out: out * 2)
+        assert not supports_stacked(module)
+        torch.testing.assert_close(
+            forward_networks(module, params, buffers, x), forward_networks_loop(module, params, buffers, x)
+        )
+        handle.remove()
+        assert supports_stacked(module)
+
+
+def test_batchnorm2d_on_flat_rows_is_not_given_a_wide_form():
+    module = nn.Sequential(nn.BatchNorm2d(6)).eval()
+    params = StackedVertices.from_module(module).combine(torch.ones((2, 1)))
+    with pytest.raises(Unsupported):
+        forward_networks(module, params, module_buffers(module), torch.randn(3, 6), method="stacked")

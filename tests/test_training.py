@@ -154,3 +154,72 @@ def test_vertex_net_fast_path_trains_the_same_vertex_as_skorchs_own_step(samplin
         torch.testing.assert_close(fast_vertex[name], ref_vertex[name], rtol=1e-4, atol=1e-5)
     for key in ("train_loss", "ce_loss", "log_volume"):
         np.testing.assert_allclose(fast_history[:, key], ref_history[:, key], rtol=1e-5)
+
+
+def test_a_copied_or_pickled_vertex_module_binds_afresh():
+    import pickle
+
+    _, module = _vertex_module("split", n_train_samples=1)
+    x = torch.randn((8, 5), generator=make_generator(3))
+    y = torch.randint(4, (8,), generator=make_generator(4))
+    module.train_step(x, y, torch.nn.functional.cross_entropy, reg=0.1)  # binds
+    for copy_of in (copy.deepcopy(module), pickle.loads(pickle.dumps(module))):
+        reference = copy.deepcopy(copy_of)
+        copy_of.vertex.grad = reference.vertex.grad = None
+        torch.manual_seed(0)
+        got = copy_of.train_step(x, y, torch.nn.functional.cross_entropy, reg=0.1)
+        torch.manual_seed(0)
+        expected = _reference_step(reference, x, y, reg=0.1)
+        torch.testing.assert_close(got["loss"], expected.detach().float(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(copy_of.vertex.grad, reference.vertex.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_frozen_parameters_of_the_users_module_are_vertex_coordinates_in_both_paths():
+    base, module = _vertex_module("split", n_train_samples=1)
+    next(base.parameters()).requires_grad_(False)
+    fast = VertexModule(
+        base,
+        StackedVertices.from_module(base),
+        vertex_start(StackedVertices.from_module(base), make_generator(1)),
+        module_buffers(base),
+        1,
+        "split",
+        seed=2,
+    )
+    reference = copy.deepcopy(fast)
+    x = torch.randn((8, 5), generator=make_generator(3))
+    y = torch.randint(4, (8,), generator=make_generator(4))
+    fast.train_step(x, y, torch.nn.functional.cross_entropy, reg=0.1)
+    _reference_step(reference, x, y, reg=0.1)
+    torch.testing.assert_close(fast.vertex.grad, reference.vertex.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_weighted_criterion_with_a_split_minibatch_takes_the_exact_reference_step():
+    import numpy as np
+
+    from skspro._training import VertexNet
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5)).astype(np.float32)
+    y = rng.integers(0, 4, 40)
+    vertices = []
+    for fast in (True, False):
+        _, module = _vertex_module("split", n_train_samples=3)
+        net = VertexNet(
+            module=module,
+            criterion=torch.nn.CrossEntropyLoss,
+            criterion__weight=torch.tensor([1.0, 3.0, 0.5, 2.0]),
+            optimizer=torch.optim.SGD,
+            lr=0.1,
+            max_epochs=2,
+            batch_size=16,
+            train_split=None,
+            verbose=0,
+            reg=0.05,
+            fast=fast,
+        )
+        torch.manual_seed(5)
+        net.fit(X, y)
+        assert not net._fast_step_is_exact(X, {})  # class weights: parts are not weighted by row counts
+        vertices.append(module.vertex.detach())
+    torch.testing.assert_close(vertices[0], vertices[1])

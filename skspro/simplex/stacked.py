@@ -16,22 +16,26 @@ have direct stacked forms:
   or per element, so they run once on the wide tensor (normalisation
   statistics may differ per network).
 
-:func:`stacked_forward` traces the module once with :mod:`torch.fx` (cached
-per module), checks that it is such a chain, and then runs it with a handful
-of kernels whatever ``S`` is. Anything else (other layers, functions or
-tensor methods in ``forward``, train mode) raises :class:`Unsupported`, and
-:func:`~skspro.simplex.forward_networks` falls back to vmap or the loop. Tests
-check it equals the loop on every supported layer.
+:func:`stacked_forward` reads the chain from the module's structure: a
+plain ``nn.Sequential`` is the chain of its children, and any other module
+declares its chain with a ``forward_chain()`` method (as
+:class:`skspro.modules.MLP` and :class:`~skspro.modules.SmallCNN` do). Then it
+runs the chain with a handful of kernels whatever ``S`` is. Anything else
+(custom ``forward`` without ``forward_chain``, other layers, hooks, train
+mode) raises :class:`Unsupported`, and
+:func:`~skspro.simplex.forward_networks` falls back to vmap or the loop. The
+structure is read on every call (no tracing, no cache): it cannot go stale
+and does not touch other threads. Tests check it equals the loop on every
+supported layer.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import fx, nn
+from torch import nn
 
 __all__ = ["Unsupported", "stacked_forward", "supports_stacked"]
 
@@ -61,78 +65,74 @@ _ELEMENTWISE = (
 )
 # Per-channel pooling of (n, C, H, W) maps: they run on (n, S * C, H, W).
 _POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_ELEMENTWISE_FUNCTIONS = {torch.relu, F.relu, torch.tanh, torch.sigmoid, F.gelu, F.silu, F.elu, F.leaky_relu}
+_MODE_DEPENDENT = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 
 
 class Unsupported(Exception):
     """The module is not a chain of layers with a stacked form."""
 
 
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _is_plain_sequential(module: nn.Module) -> bool:
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
 
 
-def _plan(module: nn.Module) -> list[tuple[str, object, tuple, dict]]:
-    """The module's forward as a list of (kind, target, args, kwargs), traced once.
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks)
 
-    For layers, ``target`` is the qualified name and ``args`` holds the layer.
+
+def _plan(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The module's forward as a list of (qualified name, layer), read from its structure.
+
+    A plain ``nn.Sequential`` is the chain of its children; any other module
+    must say what its forward does with a ``forward_chain()`` method returning
+    its layers (or Sequentials of them) in order, as :class:`skspro.modules.MLP`
+    does. Nothing is traced and nothing is cached: the plan is rebuilt on
+    every call from the module as it is then, so it can neither go stale nor
+    disturb other threads. Raises :class:`Unsupported` otherwise.
     """
-    cached = _PLANS.get(module)
-    if cached is not None:
-        if isinstance(cached, Unsupported):
-            raise cached
-        return cached
-    try:
-        graph = fx.symbolic_trace(module).graph
-    except Exception as error:  # data-dependent control flow, unsupported ops
-        failure = Unsupported(f"torch.fx cannot trace the module: {error}")
-        _PLANS[module] = failure
-        raise failure from None
-    steps, value = [], None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            if value is not None:
-                raise _remember(module, "more than one input")
-            value = node
-            continue
-        if node.op == "output":
-            if node.args[0] is not value:
-                raise _remember(module, "the output is not the end of the chain")
-            continue
-        if (
-            not node.args
-            or node.args[0] is not value
-            or any(isinstance(a, fx.Node) for a in (*node.args[1:], *node.kwargs.values()))
-        ):
-            raise _remember(module, f"{node.format_node()} is not a step of a chain")
-        if node.op == "call_module":
-            layer = module.get_submodule(node.target)
-            _check_layer(module, layer)
-            steps.append(("module", node.target, (layer,), {}))
-        elif node.op == "call_function" and node.target in _ELEMENTWISE_FUNCTIONS:
-            steps.append(("function", node.target, tuple(node.args[1:]), dict(node.kwargs)))
-        elif (node.op, node.target) in (("call_function", torch.flatten), ("call_method", "flatten")):
-            steps.append(("flatten", None, tuple(node.args[1:]), dict(node.kwargs)))
-        else:
-            raise _remember(module, f"{node.format_node()} has no stacked form")
-        value = node
-    _PLANS[module] = steps
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
+        raise Unsupported("global forward hooks are installed")
+    names = {id(m): name for name, m in module.named_modules()}
+    steps: list[tuple[str, nn.Module]] = []
+
+    def walk(node: nn.Module, top: bool) -> None:
+        if _has_hooks(node):
+            raise Unsupported(f"{type(node).__name__} has forward hooks")
+        if _is_plain_sequential(node):
+            for child in node.children():
+                walk(child, False)
+            return
+        chain = getattr(node, "forward_chain", None)
+        if callable(chain):
+            for child in chain():
+                walk(child, False)
+            return
+        if top or next(node.children(), None) is not None:
+            raise Unsupported(f"{type(node).__name__} is not a chain of layers (no forward_chain())")
+        _check_layer(node)
+        has_params = next(node.parameters(recurse=False), None) is not None
+        if has_params and id(node) not in names:
+            raise Unsupported(f"a {type(node).__name__} with parameters is not a submodule of the model")
+        steps.append((names.get(id(node), ""), node))
+
+    walk(module, True)
     return steps
 
 
-def _remember(module: nn.Module, reason: str) -> Unsupported:
-    failure = Unsupported(reason)
-    _PLANS[module] = failure
-    return failure
-
-
-def _check_layer(module: nn.Module, layer: nn.Module) -> None:
+def _check_layer(layer: nn.Module) -> None:
     if isinstance(layer, _ELEMENTWISE + _POOLING + (nn.Flatten, nn.Linear)):
         return
     if isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros" and isinstance(layer.padding, tuple):
         return
     if isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d) and layer.track_running_stats:
         return
-    raise _remember(module, f"{type(layer).__name__} has no stacked form")
+    raise Unsupported(f"{type(layer).__name__} has no stacked form")
+
+
+def _in_eval_mode(module: nn.Module, steps: list[tuple[str, nn.Module]]) -> bool:
+    return not module.training and not any(
+        layer.training for _, layer in steps if isinstance(layer, _MODE_DEPENDENT)
+    )
 
 
 def supports_stacked(module: nn.Module) -> bool:
@@ -159,7 +159,7 @@ def supports_stacked(module: nn.Module) -> bool:
         steps = _plan(module)
     except Unsupported:
         return False
-    return not module.training and not any(args[0].training for kind, _, args, _ in steps if kind == "module")
+    return _in_eval_mode(module, steps)
 
 
 class _Wide:
@@ -236,6 +236,8 @@ def _batch_norm(
     weight = per_network(f"{name}.weight", params.get(f"{name}.weight"))
     bias = per_network(f"{name}.bias", params.get(f"{name}.bias"))
     if isinstance(layer, nn.BatchNorm2d):
+        if wide.tensor.dim() != (4 if wide.layout != "stacked" else 5):
+            raise Unsupported("BatchNorm2d on inputs that are not (n, C, H, W) maps")
         x = wide.as_grouped()
         return _Wide(F.batch_norm(x, mean, var, weight, bias, False, 0.0, layer.eps), "grouped", S)
     x = wide.as_stacked()
@@ -301,18 +303,11 @@ def stacked_forward(
     torch.Size([3, 5, 3])
     """
     steps = _plan(module)
-    if any(args[0].training for kind, _, args, _ in steps if kind == "module") or module.training:
+    if not _in_eval_mode(module, steps):
         raise Unsupported("train-mode layers (batch statistics, dropout) differ per network")
     S = next(iter(params.values())).shape[0]
     wide = _Wide(x, "shared", S)
-    for kind, target, args, kwargs in steps:
-        if kind == "function":
-            wide = _Wide(target(wide.tensor, *args, **kwargs), wide.layout, S)
-            continue
-        if kind == "flatten":
-            wide = _flatten(wide, *args, **kwargs)
-            continue
-        (layer,) = args
+    for target, layer in steps:
         weight, bias = params.get(f"{target}.weight"), params.get(f"{target}.bias")
         if isinstance(layer, nn.Linear | nn.Conv2d) and weight is None:
             raise Unsupported(f"no stacked weight for {target}")
