@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call, vmap
 
-from .stacked import Unsupported, stacked_forward, supports_stacked
+from .stacked import Unsupported, _run, eval_plan, stacked_forward
 from .volume import log_volume
 
 __all__ = [
@@ -272,7 +272,8 @@ def forward_networks(
     n_rows = x.shape[0]
     limit = vmap_row_limit(module, x.device)
     row_outputs = []
-    stacked = method == "stacked" or (method == "auto" and supports_stacked(module))
+    steps = eval_plan(module) if method in ("auto", "stacked") else None
+    stacked = method == "stacked" or (method == "auto" and steps is not None)
     for rows in _chunks(n_rows, row_chunk):
         xr = x[rows]
         small = xr.shape[0] <= limit
@@ -286,7 +287,9 @@ def forward_networks(
             out = None
             if use_stacked:
                 try:
-                    out = stacked_forward(module, p, b, xr, batched_buffers)
+                    if steps is None:  # method="stacked" on a module without a wide form: say why
+                        stacked_forward(module, p, b, xr, batched_buffers)
+                    out = _run(steps, p, b, xr, batched_buffers)
                 except Unsupported:
                     if method == "stacked":
                         raise

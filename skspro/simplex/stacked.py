@@ -72,14 +72,6 @@ class Unsupported(Exception):
     """The module is not a chain of layers with a stacked form."""
 
 
-def _is_plain_sequential(module: nn.Module) -> bool:
-    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
-
-
-def _has_hooks(module: nn.Module) -> bool:
-    return bool(module._forward_hooks or module._forward_pre_hooks)
-
-
 def _plan(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """The module's forward as a list of (qualified name, layer), read from its structure.
 
@@ -92,30 +84,34 @@ def _plan(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """
     if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
         raise Unsupported("global forward hooks are installed")
-    names = {id(m): name for name, m in module.named_modules()}
     steps: list[tuple[str, nn.Module]] = []
 
-    def walk(node: nn.Module, top: bool) -> None:
-        if _has_hooks(node):
+    def walk(node: nn.Module, name: str, top: bool) -> None:
+        if node._forward_hooks or node._forward_pre_hooks:
             raise Unsupported(f"{type(node).__name__} has forward hooks")
-        if _is_plain_sequential(node):
-            for child in node.children():
-                walk(child, False)
+        prefix = f"{name}." if name else ""
+        if isinstance(node, nn.Sequential) and type(node).forward is nn.Sequential.forward:
+            for child_name, child in node._modules.items():
+                walk(child, prefix + child_name, False)
             return
         chain = getattr(node, "forward_chain", None)
-        if callable(chain):
+        if chain is not None:
+            children = {id(m): n for n, m in node._modules.items() if m is not None}
             for child in chain():
-                walk(child, False)
+                child_name = children.get(id(child))
+                if child_name is None and next(child.parameters(), None) is not None:
+                    # a deeper submodule: its qualified name below this node
+                    child_name = next((n for n, m in node.named_modules() if m is child), None)
+                walk(child, prefix + child_name if child_name is not None else "", False)
             return
-        if top or next(node.children(), None) is not None:
+        if top or node._modules:
             raise Unsupported(f"{type(node).__name__} is not a chain of layers (no forward_chain())")
         _check_layer(node)
-        has_params = next(node.parameters(recurse=False), None) is not None
-        if has_params and id(node) not in names:
+        if not name and node._parameters:
             raise Unsupported(f"a {type(node).__name__} with parameters is not a submodule of the model")
-        steps.append((names.get(id(node), ""), node))
+        steps.append((name, node))
 
-    walk(module, True)
+    walk(module, "", True)
     return steps
 
 
@@ -155,11 +151,7 @@ def supports_stacked(module: nn.Module) -> bool:
     >>> supports_stacked(MLP(4, 3).train())
     False
     """
-    try:
-        steps = _plan(module)
-    except Unsupported:
-        return False
-    return _in_eval_mode(module, steps)
+    return eval_plan(module) is not None
 
 
 class _Wide:
@@ -305,6 +297,26 @@ def stacked_forward(
     steps = _plan(module)
     if not _in_eval_mode(module, steps):
         raise Unsupported("train-mode layers (batch statistics, dropout) differ per network")
+    return _run(steps, params, buffers, x, frozenset(batched_buffers))
+
+
+def eval_plan(module: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """The module's chain if :func:`stacked_forward` can evaluate it now, else ``None``."""
+    try:
+        steps = _plan(module)
+    except Unsupported:
+        return None
+    return steps if _in_eval_mode(module, steps) else None
+
+
+def _run(
+    steps: list[tuple[str, nn.Module]],
+    params: Mapping[str, torch.Tensor],
+    buffers: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    batched_buffers: frozenset[str],
+) -> torch.Tensor:
+    """Evaluate a chain read by :func:`_plan` on stacked parameters."""
     S = next(iter(params.values())).shape[0]
     wide = _Wide(x, "shared", S)
     for target, layer in steps:
@@ -316,7 +328,7 @@ def stacked_forward(
         elif isinstance(layer, nn.Conv2d):
             wide = _conv2d(wide, layer, weight, bias)
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
-            wide = _batch_norm(wide, layer, target, params, buffers, frozenset(batched_buffers))
+            wide = _batch_norm(wide, layer, target, params, buffers, batched_buffers)
         elif isinstance(layer, nn.Flatten):
             wide = _flatten(wide, layer.start_dim, layer.end_dim)
         elif isinstance(layer, _POOLING):
