@@ -480,32 +480,39 @@ def shift_table(df: pd.DataFrame, members: int) -> pd.DataFrame:
 
 
 def plot(df: pd.DataFrame, path: Path) -> None:
+    """Test NLL vs members, and test NLL before / after temperature scaling vs training cost."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(df.dataset))
-    fig, axes = plt.subplots(2, len(datasets), figsize=(4.2 * len(datasets), 7), squeeze=False)
+    fig, axes = plt.subplots(3, len(datasets), figsize=(4.2 * len(datasets), 10), squeeze=False)
+    panels = [
+        ("members", "test_nll", "test NLL", "members (ensemble components)"),
+        ("epoch_equivalents", "test_nll", "test NLL", None),
+        ("epoch_equivalents", "ts_nll", "test NLL after temperature scaling", None),
+    ]
     for j, dataset in enumerate(datasets):
         frame = df[df.dataset == dataset]
         for method in dict.fromkeys(frame.method):
             if method.startswith("random"):
                 continue
-            curve = frame[frame.method == method].groupby("members")[
+            mean = frame[frame.method == method].groupby("members")[
                 ["epoch_equivalents", "test_nll", "ts_nll"]
             ]
-            mean = curve.mean()
+            mean = mean.mean().reset_index()
             style = "k-o" if method == "DE" else "--."
-            axes[0, j].plot(mean.epoch_equivalents, mean.test_nll, style, label=method, markersize=4)
-            axes[1, j].plot(mean.epoch_equivalents, mean.ts_nll, style, label=method, markersize=4)
+            for i, (x, y, _, _) in enumerate(panels):
+                axes[i, j].plot(mean[x], mean[y], style, label=method, markersize=4)
         axes[0, j].set_title(dataset)
-        axes[1, j].set_xlabel("training cost (member epoch-equivalents)")
-    axes[0, 0].set_ylabel("test NLL")
-    axes[1, 0].set_ylabel("test NLL after temperature scaling")
+        for i, (_, _, ylabel, xlabel) in enumerate(panels):
+            axes[i, j].set_xlabel(xlabel or "training cost (member epoch-equivalents)")
+            if j == 0:
+                axes[i, 0].set_ylabel(ylabel)
     axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -625,8 +632,9 @@ def report(config, tuned, tuning_rows, rows, env, config_name) -> tuple[str, pd.
         + "\n## At equal cost, in detail\n\nAs the summary, per number of members: `de_below` / "
         "`de_above` members, mean NLL, wins (seeds) and test error.\n\n"
         + fmt(headline)
-        + f"\n## At equal members (1 and {K}), mean and std over seeds\n\n"
-        + fmt(summary[summary.members.isin([1, K])])
+        + f"\n## At equal members (1, 2, 4 and {K}; every k in the JSON and the plot), mean and std over "
+        "seeds\n\n"
+        + fmt(summary[summary.members.isin(sorted({1, 2, 4, K}))])
         + f"\n## Under dataset shift ({K} members; mean over seeds, corruptions averaged per severity)\n\n"
         + fmt(shift_table(df, K))
         + "\n## Diversity on the test split (mean over k)\n\n"

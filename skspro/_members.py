@@ -46,6 +46,18 @@ __all__ = [
 #: weighted sum of vertices on every predict call) while they take at most
 #: this many bytes; larger ones are combined chunk by chunk at each call.
 SAMPLE_CACHE_BYTES = 256 * 2**20
+#: On a GPU the limit is 1/16 of the device's memory, at most this (holding
+#: the sampled networks costs what a deep ensemble of as many networks holds).
+SAMPLE_CACHE_BYTES_GPU_MAX = 4 * 2**30
+
+
+def sample_cache_bytes(device: torch.device) -> int:
+    """How many bytes of materialised sampled networks are kept on ``device``."""
+    if device.type != "cuda":
+        return SAMPLE_CACHE_BYTES
+    total = torch.cuda.get_device_properties(device).total_memory
+    return max(SAMPLE_CACHE_BYTES, min(SAMPLE_CACHE_BYTES_GPU_MAX, total // 16))
+
 
 # Settings of a member net that a vertex net inherits (by name or prefix).
 _INHERITED = ("criterion", "optimizer", "iterator_train", "iterator_valid", "dataset")
@@ -85,7 +97,7 @@ class Member:
 
         The vertices, sample weights and per-network normalisation statistics
         always; the sampled networks' parameters too when they take at most
-        ``SAMPLE_CACHE_BYTES`` (otherwise they are combined chunk by chunk on
+        :func:`sample_cache_bytes` (otherwise they are combined chunk by chunk on
         the device, from the cached vertices).
         """
         cache = self._prediction_cache
@@ -102,7 +114,7 @@ class Member:
                 "simplex": simplex,
                 "weights": weights,
                 "norm_buffers": {name: b.to(device) for name, b in self.norm_buffers.items()},
-                "params": simplex.combine(weights) if size <= SAMPLE_CACHE_BYTES else None,
+                "params": simplex.combine(weights) if size <= sample_cache_bytes(device) else None,
             }
             self._prediction_cache = cache
         return cache
@@ -178,7 +190,8 @@ class StackedMembers:
             return False
         first = next(iter(members[0].simplex.params.values()))
         n_networks = sum(len(m.sample_weights) for m in members)
-        return n_networks * members[0].simplex.n_params * first.element_size() <= SAMPLE_CACHE_BYTES
+        size = n_networks * members[0].simplex.n_params * first.element_size()
+        return size <= sample_cache_bytes(device_of(members[0].net))
 
     def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
         return {name: p[networks] for name, p in self.params.items()}

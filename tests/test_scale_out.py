@@ -158,3 +158,20 @@ def test_thread_backend_gives_the_same_members_and_keeps_the_callers_rng(wine):
         threaded = DeepEnsembleClassifier(template, n_members=3, n_jobs=3, random_state=1).fit(X, y)
     assert torch.equal(torch.random.get_rng_state(), before)
     np.testing.assert_array_equal(threaded.predict_proba(X), reference)
+
+
+def test_sampled_network_cache_is_larger_on_gpus_within_bounds(monkeypatch):
+    from types import SimpleNamespace
+
+    from skspro import _members
+
+    assert _members.sample_cache_bytes(torch.device("cpu")) == _members.SAMPLE_CACHE_BYTES
+    for total, expected in (
+        (2 * 2**30, _members.SAMPLE_CACHE_BYTES),
+        (32 * 2**30, 2 * 2**30),
+        (2**40, 4 * 2**30),
+    ):
+        monkeypatch.setattr(
+            torch.cuda, "get_device_properties", lambda device, t=total: SimpleNamespace(total_memory=t)
+        )
+        assert _members.sample_cache_bytes(torch.device("cuda:0")) == expected
