@@ -60,6 +60,28 @@ def _commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
+def classifier_net(
+    module, *, lr: float, max_epochs: int, batch_size: int = 64, device: str = "cpu", **module_params
+):
+    """The skorch template the benchmarks train: 10 classes, cross-entropy, Adam, shuffled batches."""
+    from skorch import NeuralNetClassifier
+
+    return NeuralNetClassifier(
+        module,
+        module__n_classes=10,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        device=device,
+        verbose=0,
+        **{f"module__{k}": v for k, v in module_params.items()},
+    )
+
+
 def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
     """Write ``<name>.json`` and ``<name>.md`` under benchmarks/results/."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -29,14 +29,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.datasets import load_digits
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
-from skorch import NeuralNetClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, environment, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, classifier_net, environment, markdown_table, write_results  # noqa: E402
 
 from skspro import DeepEnsembleClassifier, SPROConnector  # noqa: E402
 from skspro.modules import MLP, SmallCNN  # noqa: E402
@@ -50,27 +48,12 @@ def load(kind: str, seed: int, test_size: float):
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
 
 
-def template(spec: dict) -> NeuralNetClassifier:
+def template(spec: dict):
     if spec["kind"] == "mlp":
-        module, params = MLP, {"module__input_dim": 64, "module__hidden_units": spec["hidden_units"]}
+        module, params = MLP, {"input_dim": 64, "hidden_units": spec["hidden_units"]}
     else:
-        module, params = (
-            SmallCNN,
-            {"module__channels": spec["channels"], "module__batch_norm": spec["batch_norm"]},
-        )
-    return NeuralNetClassifier(
-        module,
-        module__n_classes=10,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=spec["lr"],
-        batch_size=64,
-        max_epochs=spec["epochs"],
-        train_split=None,
-        iterator_train__shuffle=True,
-        verbose=0,
-        **params,
-    )
+        module, params = SmallCNN, {"channels": spec["channels"], "batch_norm": spec["batch_norm"]}
+    return classifier_net(module, lr=spec["lr"], max_epochs=spec["epochs"], **params)
 
 
 def run_one(name: str, spec: dict, n_modes: int, config: dict) -> dict:

@@ -56,10 +56,9 @@ from scipy.optimize import minimize_scalar
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from skorch import NeuralNetClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, environment, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, classifier_net, environment, markdown_table, write_results  # noqa: E402
 
 from skspro import ESPROClassifier, default_estimator  # noqa: E402
 from skspro._bench import epoch_ratio  # noqa: E402
@@ -137,23 +136,16 @@ def shift_sets(spec: dict, shift: dict, X_train: np.ndarray, X_test: np.ndarray,
 # ------------------------------------------------------------------ models
 
 
-def template(spec: dict, device: str) -> NeuralNetClassifier:
+def template(spec: dict, device: str):
     if spec.get("model") == "cnn":
-        return NeuralNetClassifier(
+        return classifier_net(
             SmallCNN,
-            module__in_channels=1,
-            module__n_classes=10,
-            module__channels=spec["channels"],
-            module__batch_norm=spec["batch_norm"],
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
             lr=spec["lr"],
-            batch_size=64,
             max_epochs=spec["epochs"],
-            train_split=None,
-            iterator_train__shuffle=True,
             device=device,
-            verbose=0,
+            in_channels=1,
+            channels=spec["channels"],
+            batch_norm=spec["batch_norm"],
         )
     return default_estimator().set_params(
         max_epochs=spec["epochs"],

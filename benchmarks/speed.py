@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
 from torch.func import functional_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, markdown_table, median_time, write_results  # noqa: E402
+from _common import classifier_net, environment, markdown_table, median_time, write_results  # noqa: E402
 
 import skspro._members as skspro_members  # noqa: E402
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator  # noqa: E402
@@ -60,31 +59,22 @@ def make_data(spec: dict, n_rows: int, seed: int = 0):
     return X, y
 
 
-def make_net(spec: dict, settings: dict, device: str) -> NeuralNetClassifier:
+def make_net(spec: dict, settings: dict, device: str):
     if spec["kind"] == "mlp":
-        module, params = (
-            MLP,
-            {"module__input_dim": spec["input_dim"], "module__hidden_units": spec["hidden_units"]},
-        )
+        module, params = MLP, {"input_dim": spec["input_dim"], "hidden_units": spec["hidden_units"]}
     else:
         module = SmallCNN
         params = {
-            "module__in_channels": spec["image"][0],
-            "module__channels": spec["channels"],
-            "module__batch_norm": spec["batch_norm"],
+            "in_channels": spec["image"][0],
+            "channels": spec["channels"],
+            "batch_norm": spec["batch_norm"],
         }
-    return NeuralNetClassifier(
+    return classifier_net(
         module,
-        module__n_classes=10,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
         lr=1e-3,
-        batch_size=settings["batch_size"],
         max_epochs=settings["base_epochs"],
-        train_split=None,
-        iterator_train__shuffle=True,
+        batch_size=settings["batch_size"],
         device=device,
-        verbose=0,
         **params,
     )
 

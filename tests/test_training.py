@@ -121,11 +121,20 @@ def test_split_sampling_gives_every_network_rows_and_batchnorm_at_least_two():
     assert bn_module(torch.randn(11, 5)).shape == (11, 4)
 
 
+def _fit_vertex_net(module, X, y, *, fast, **params):
+    """A VertexNet on ``module`` fitted from a fixed global seed (the same dropout and shuffling)."""
+    from skspro._training import VertexNet
+
+    settings = dict(criterion=torch.nn.CrossEntropyLoss, batch_size=16, train_split=None, verbose=0, reg=0.05)
+    settings.update(iterator_train__shuffle=True, **params)
+    net = VertexNet(module=module, fast=fast, **settings)
+    torch.manual_seed(5)
+    return net.fit(X, y)
+
+
 @pytest.mark.parametrize("sampling, n_train_samples", [("split", 1), ("split", 3), ("full", 2)])
 def test_vertex_net_fast_path_trains_the_same_vertex_as_skorchs_own_step(sampling, n_train_samples):
     import numpy as np
-
-    from skspro._training import VertexNet
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 5)).astype(np.float32)
@@ -133,21 +142,7 @@ def test_vertex_net_fast_path_trains_the_same_vertex_as_skorchs_own_step(samplin
     results = []
     for fast in (True, False):
         base, module = _vertex_module(sampling, n_train_samples=n_train_samples)
-        net = VertexNet(
-            module=module,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=0.01,
-            max_epochs=3,
-            batch_size=16,
-            train_split=None,
-            iterator_train__shuffle=True,
-            verbose=0,
-            reg=0.05,
-            fast=fast,
-        )
-        torch.manual_seed(5)
-        net.fit(X, y)
+        net = _fit_vertex_net(module, X, y, fast=fast, optimizer=torch.optim.Adam, lr=0.01, max_epochs=3)
         results.append((module.new_vertex(), net.history))
     (fast_vertex, fast_history), (ref_vertex, ref_history) = results
     for name in fast_vertex:
@@ -197,29 +192,22 @@ def test_frozen_parameters_of_the_users_module_are_vertex_coordinates_in_both_pa
 def test_weighted_criterion_with_a_split_minibatch_takes_the_exact_reference_step():
     import numpy as np
 
-    from skspro._training import VertexNet
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 5)).astype(np.float32)
     y = rng.integers(0, 4, 40)
     vertices = []
     for fast in (True, False):
         _, module = _vertex_module("split", n_train_samples=3)
-        net = VertexNet(
-            module=module,
-            criterion=torch.nn.CrossEntropyLoss,
+        net = _fit_vertex_net(
+            module,
+            X,
+            y,
+            fast=fast,
             criterion__weight=torch.tensor([1.0, 3.0, 0.5, 2.0]),
             optimizer=torch.optim.SGD,
             lr=0.1,
             max_epochs=2,
-            batch_size=16,
-            train_split=None,
-            verbose=0,
-            reg=0.05,
-            fast=fast,
         )
-        torch.manual_seed(5)
-        net.fit(X, y)
         assert not net._fast_step_is_exact(X, {})  # class weights: parts are not weighted by row counts
         vertices.append(module.vertex.detach())
     torch.testing.assert_close(vertices[0], vertices[1])
