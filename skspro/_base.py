@@ -309,8 +309,8 @@ class BaseSimplexEnsemble(ClassifierMixin, BaseEstimator):
         return state
 
     # -------------------------------------------------------------- predict
-    def _member_proba(self, member: Member, X: torch.Tensor, reduce: bool) -> torch.Tensor:
-        """Probabilities of a member's sampled networks: (S, n, C), or their sum (n, C).
+    def _member_proba(self, member: Member | StackedMembers, X: torch.Tensor, reduce: bool) -> torch.Tensor:
+        """Probabilities of a member's (or a stack's) sampled networks: (S, n, C), or their sum (n, C).
 
         Returned on the member's device (callers copy to the host once).
         """

@@ -51,6 +51,12 @@ SAMPLE_CACHE_BYTES = 256 * 2**20
 SAMPLE_CACHE_BYTES_GPU_MAX = 4 * 2**30
 
 
+def networks_bytes(simplex: StackedVertices, n_networks: int) -> int:
+    """Bytes of ``n_networks`` materialised networks of ``simplex``'s architecture."""
+    first = next(iter(simplex.params.values()))
+    return n_networks * simplex.n_params * first.element_size()
+
+
 def sample_cache_bytes(device: torch.device) -> int:
     """How many bytes of materialised sampled networks are kept on ``device``."""
     if device.type != "cuda":
@@ -92,31 +98,33 @@ class Member:
     seed: int = 0
     _prediction_cache: dict | None = field(default=None, repr=False, compare=False)
 
-    def _on(self, device: torch.device) -> dict:
-        """What prediction needs on ``device``, moved there once and cached.
+    def _prediction_tensors(self, device: torch.device, with_params: bool) -> dict:
+        """What prediction needs on ``device``: the vertices, sample weights, the
+        module's buffers (references) and per-network normalisation statistics;
+        with ``with_params`` also the sampled networks' parameters. Not cached."""
+        simplex = self.simplex.to(device)
+        weights = self.sample_weights.to(device)
+        return {
+            "device": device,
+            "module": self.net.module_,
+            "buffers": dict(self.net.module_.named_buffers()),
+            "simplex": simplex,
+            "weights": weights,
+            "norm_buffers": {name: b.to(device) for name, b in self.norm_buffers.items()},
+            "params": simplex.combine(weights) if with_params else None,
+        }
 
-        The vertices, sample weights and per-network normalisation statistics
-        always; the sampled networks' parameters too when they take at most
-        :func:`sample_cache_bytes` (otherwise they are combined chunk by chunk on
-        the device, from the cached vertices).
+    def _on(self, device: torch.device) -> dict:
+        """:meth:`_prediction_tensors` on ``device``, built once and cached.
+
+        The sampled networks' parameters are kept when they take at most
+        :func:`sample_cache_bytes`; otherwise they are combined chunk by chunk
+        on the device, from the cached vertices, at each call.
         """
         cache = self._prediction_cache
         if cache is None or cache["device"] != device or cache["module"] is not self.net.module_:
-            simplex = self.simplex.to(device)
-            weights = self.sample_weights.to(device)
-            first = next(iter(self.simplex.params.values()))
-            size = len(self.sample_weights) * self.simplex.n_params * first.element_size()
-            cache = {
-                "device": device,
-                "module": self.net.module_,
-                # the module's own buffers (references; fitted members do not change)
-                "buffers": dict(self.net.module_.named_buffers()),
-                "simplex": simplex,
-                "weights": weights,
-                "norm_buffers": {name: b.to(device) for name, b in self.norm_buffers.items()},
-                "params": simplex.combine(weights) if size <= sample_cache_bytes(device) else None,
-            }
-            self._prediction_cache = cache
+            fits = networks_bytes(self.simplex, len(self.sample_weights)) <= sample_cache_bytes(device)
+            cache = self._prediction_cache = self._prediction_tensors(device, with_params=fits)
         return cache
 
     def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
@@ -169,17 +177,20 @@ class StackedMembers:
     def __init__(self, members: list[Member], device: torch.device) -> None:
         self.net = members[0].net
         self.sample_weights = torch.cat([m.sample_weights for m in members])
-        params = [m.sample_params(slice(None), device) for m in members]
-        self.params = {name: torch.cat([p[name] for p in params]) for name in params[0]}
-        buffers = [m.sample_buffers(slice(None), device) for m in members]
+        # Built from the vertices, not from the members' own caches, so that
+        # the networks' parameters are held once.
+        parts = [m._prediction_tensors(device, with_params=True) for m in members]
+        self.params = {name: torch.cat([t["params"][name] for t in parts]) for name in parts[0]["params"]}
         self.norm_buffers = {}
-        for name in buffers[0]:
+        for name in parts[0]["buffers"]:
             self.norm_buffers[name] = torch.cat(
                 [
-                    b[name]
-                    if name in m.norm_buffers
-                    else b[name].unsqueeze(0).expand(len(m.sample_weights), *b[name].shape)
-                    for b, m in zip(buffers, members)
+                    t["norm_buffers"][name]
+                    if name in t["norm_buffers"]
+                    else t["buffers"][name]
+                    .unsqueeze(0)
+                    .expand(len(m.sample_weights), *t["buffers"][name].shape)
+                    for t, m in zip(parts, members)
                 ]
             )
 
@@ -188,9 +199,7 @@ class StackedMembers:
         """Whether stacking pays and fits: several members on one device, within the cache size."""
         if len(members) < 2 or len({device_of(m.net) for m in members}) != 1:
             return False
-        first = next(iter(members[0].simplex.params.values()))
-        n_networks = sum(len(m.sample_weights) for m in members)
-        size = n_networks * members[0].simplex.n_params * first.element_size()
+        size = networks_bytes(members[0].simplex, sum(len(m.sample_weights) for m in members))
         return size <= sample_cache_bytes(device_of(members[0].net))
 
     def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
