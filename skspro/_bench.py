@@ -9,15 +9,12 @@ networks against a Python loop over ready networks.
 
 from __future__ import annotations
 
-import copy
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
-
-from ._members import device_of
 
 __all__ = ["epoch_ratio", "median_time", "ready_networks", "run_benchmark"]
 
@@ -59,23 +56,9 @@ def epoch_ratio(model) -> float:
     return float(np.median(vertex_epochs) / np.median(member_epochs))
 
 
-def ready_networks(member, device: str | torch.device) -> list[torch.nn.Module]:
-    """The member's sampled networks as ordinary modules (what a user without skspro would run)."""
-    module = member.net.module_
-    params = member.sample_params(slice(None), torch.device(device))
-    buffers = member.sample_buffers(slice(None), torch.device(device))
-    batched = frozenset(member.norm_buffers)
-    networks = []
-    for s in range(len(member.sample_weights)):
-        network = copy.deepcopy(module)
-        network.load_state_dict(
-            {
-                **{n: p[s] for n, p in params.items()},
-                **{n: (b[s] if n in batched else b) for n, b in buffers.items()},
-            }
-        )
-        networks.append(network.eval())
-    return networks
+def ready_networks(model) -> list[torch.nn.Module]:
+    """A fitted model's sampled networks as ordinary modules (what a user without skspro would run)."""
+    return model.networks_.to_modules()
 
 
 def run_benchmark(device: str = "cpu", *, quick: bool = False, random_state: int = 0):
@@ -126,12 +109,9 @@ def run_benchmark(device: str = "cpu", *, quick: bool = False, random_state: int
     rows.append({"measurement": "vertex epoch / member epoch", "value": epoch_ratio(espro), "unit": "ratio"})
     # What a user without skspro would run: every sampled network as a ready
     # module, called in turn (on its member's device).
-    networks = [
-        (network, device_of(member.net))
-        for member in espro._members
-        for network in ready_networks(member, device_of(member.net))
-    ]
-    devices = {d for _, d in networks}
+    device_used = espro.networks_.device
+    networks = [(network, device_used) for network in ready_networks(espro)]
+    devices = {device_used}
     for batch in (1, 32, 1024):
         x_np = X[np.arange(batch) % len(X)]
         xs = {d: torch.as_tensor(x_np, device=d) for d in devices}

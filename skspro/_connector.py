@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
-from ._base import BaseSimplexEnsemble
+from ._base import NetworksPredictorMixin
 from ._docstrings import fill_doc
-from ._members import Member, SimplexSpec, norm_statistics, start_of_vertex, train_vertex, vertex_seed
+from ._inputs import (
+    check_output_size,
+    draw_seeds,
+    member_template,
+    validate_fit_data,
+    validate_predict_data,
+)
+from ._members import (
+    Member,
+    SimplexSpec,
+    fit_members,
+    networks_of,
+    norm_statistics,
+    train_vertex,
+    vertex_seed,
+)
 from ._safety import atomic_fit
 from .simplex import (
-    IncrementalLogVolume,
+    NetworkGroup,
+    SampledNetworks,
     StackedVertices,
     make_generator,
     module_buffers,
@@ -32,8 +49,42 @@ from .simplex import (
 __all__ = ["SPROConnector"]
 
 
+@dataclass(frozen=True)
+class _Complex:
+    """The grown state of a complex: all vertices (modes first) and the
+    curves recorded per connector. Each method returns a new one."""
+
+    vertices: StackedVertices
+    n_modes: int
+    log_volumes: tuple[float, ...] = ()
+    heights: tuple[float, ...] = ()
+    start_heights: tuple[float, ...] = ()
+    histories: tuple = ()
+
+    @property
+    def n_connectors(self) -> int:
+        return len(self.log_volumes)
+
+    def faces(self, n_connectors: int | None = None) -> list[list[int]]:
+        """Each mode with the first ``n_connectors`` connectors (default: all)."""
+        n, m = self.n_modes, self.n_connectors if n_connectors is None else n_connectors
+        return [[i, *range(n, n + m)] for i in range(n)]
+
+    def mode_scale(self) -> float:
+        """Mean distance between modes (the norm of the mode when there is one)."""
+        flat = self.vertices.flat()[: self.n_modes].to(torch.float64)
+        spread = float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
+        # Identical modes have no spread: fall back to the weights' norm.
+        return spread if spread > 0 else max(float(flat[0].norm()), 1e-12)
+
+    def reg_scale(self) -> float:
+        """Mean squared norm of the modes."""
+        modes = self.vertices.flat()[: self.n_modes].to(torch.float64)
+        return float((modes * modes).sum(1).mean())
+
+
 @fill_doc
-class SPROConnector(BaseSimplexEnsemble):
+class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
     """Connect independently trained networks by a simplicial complex of low loss.
 
     Given modes ``w_0 .. w_n`` (trained here, or networks you already have),
@@ -127,6 +178,9 @@ class SPROConnector(BaseSimplexEnsemble):
         simplex (the ones used for prediction).
     sample_weights_ : ndarray of shape (`n_networks_`, n_vertices)
         Barycentric coordinates over ``vertices_`` of the prediction networks.
+    networks_ : skspro.simplex.SampledNetworks
+        The prediction networks (``n_samples`` per simplex, each with its own
+        BatchNorm statistics), evaluated by ``predict_proba``.
     n_networks_ : int
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
@@ -281,167 +335,176 @@ class SPROConnector(BaseSimplexEnsemble):
         Returns
         -------
         self : object
+
+        Notes
+        -----
+        A fit that fails or is interrupted leaves the estimator as it was:
+        fitted state is built in locals and assigned at the end.
         """
-        X, y_encoded = self._validate_training_data(X, y)
+        data = validate_fit_data(self, X, y)
         start = time.perf_counter()
-        frozen = self._frozen_modes()
-        if frozen is None:
-            seeds = self._draw_seeds(self.n_modes + 1)
-            members = self._fit_members(X, y_encoded, SimplexSpec(), self.n_modes, seeds=seeds[:-1])
-            nets = [m.net for m in members]
-        else:
-            nets, classes = frozen
-            seeds = self._draw_seeds(1)
-            if classes is None and hasattr(nets[0], "classes_"):
-                classes = np.asarray(nets[0].classes_)
-            if classes is not None:
-                self.classes_ = classes
-                y_encoded = self._encode(y, classes)
-            self._check_output_size(nets[0], X)
-        self._connector_seed = int(seeds[-1])
-        self.estimators_ = nets
+        nets, classes, y_encoded, seed = self._modes(data, y)
         pool = StackedVertices.from_module(nets[0].module_).to("cpu")
         for net in nets[1:]:
             pool = pool.append(module_params(net.module_))
-        self.vertices_ = pool
-        self.log_volumes_ = np.zeros(0)
-        self.relative_heights_ = np.zeros(0)
-        self.start_relative_heights_ = np.zeros(0)
-        self.connector_histories_ = []
-        self._add_connectors(X, y_encoded, self.n_connectors)
-        self.fit_time_ = time.perf_counter() - start
+        grown = self._grow(_Complex(pool, len(nets)), nets, data.X, y_encoded, seed, self.n_connectors)
+        state = self._fitted_state(grown, nets, data.X, y_encoded, seed)
+        vars(self).update(
+            state,
+            estimators_=nets,
+            classes_=classes,
+            _input_shape=data.input_shape,
+            _connector_seed=seed,
+            fit_time_=time.perf_counter() - start,
+        )
         return self
 
-    @property
-    def _n_modes_fitted(self) -> int:
-        return len(self.estimators_)
+    def _modes(self, data, y) -> tuple[list[NeuralNet], np.ndarray, np.ndarray, int]:
+        """The modes (trained here, or the user's frozen ones), the classes,
+        the labels encoded for them, and the connectors' seed."""
+        frozen = self._frozen_modes()
+        if frozen is None:
+            seeds = draw_seeds(self.random_state, self.n_modes + 1)
+            template = member_template(
+                self.estimator, data.input_shape, len(data.classes), type(self).__name__
+            )
+            members = fit_members(
+                template,
+                data.X,
+                data.y,
+                data.classes,
+                SimplexSpec(),
+                seeds[:-1],
+                owner=type(self).__name__,
+                n_jobs=self.n_jobs,
+                device=self.device,
+                verbose=self.verbose,
+            )
+            return [m.net for m in members], data.classes, data.y, int(seeds[-1])
+        nets, classes = frozen
+        seed = int(draw_seeds(self.random_state, 1)[0])
+        if classes is None and hasattr(nets[0], "classes_"):
+            classes = np.asarray(nets[0].classes_)
+        y_encoded = data.y if classes is None else self._encode(y, classes)
+        classes = data.classes if classes is None else classes
+        check_output_size(nets[0], data.X, classes)
+        return nets, classes, y_encoded, seed
 
-    def _faces(self, n_connectors: int) -> list[list[int]]:
-        n = self._n_modes_fitted
-        return [[i, *range(n, n + n_connectors)] for i in range(n)]
-
-    def _mode_scale(self) -> float:
-        flat = self.vertices_.flat()[: self._n_modes_fitted].to(torch.float64)
-        spread = float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
-        # Identical modes have no spread: fall back to the weights' norm.
-        return spread if spread > 0 else max(float(flat[0].norm()), 1e-12)
-
-    @staticmethod
-    def _mean_height(faces: list[IncrementalLogVolume], vertex: torch.Tensor) -> float:
-        """Mean height of the flat ``vertex`` above the given faces."""
-        return float(torch.stack([face.height(vertex).norm() for face in faces]).mean())
-
-    def _add_connectors(
-        self, X: np.ndarray, y: np.ndarray, n_total: int, stop_ratio: float | None = None
-    ) -> None:
+    def _grow(
+        self,
+        grown: _Complex,
+        nets: list[NeuralNet],
+        X: np.ndarray,
+        y: np.ndarray,
+        seed: int,
+        n_total: int,
+        stop_ratio: float | None = None,
+    ) -> _Complex:
         """Train connectors until there are ``n_total``, or until one from the
-        second on has a relative height below ``stop_ratio``."""
-        spec = self._spec()
-        nets = self.estimators_
-        buffers = module_buffers(nets[0].module_)
-        modes = self.vertices_.flat()[: self._n_modes_fitted].to(torch.float64)
-        reg_scale = float((modes * modes).sum(1).mean())
-        log_volumes, heights = list(self.log_volumes_), list(self.relative_heights_)
-        start_heights = list(self.start_relative_heights_)
-        pool = self.vertices_
-        scale = self._mode_scale()
-        for j in range(len(log_volumes), n_total):
+        second on has a relative height below ``stop_ratio``; a new complex."""
+        spec, buffers = self._spec(), module_buffers(nets[0].module_)
+        scale, reg_scale = grown.mode_scale(), grown.reg_scale()
+        for j in range(grown.n_connectors, n_total):
             start = time.perf_counter()
-            faces = self._faces(j)
-            seed = vertex_seed(self._connector_seed, j)
-            flat = pool.flat()
-            frozen_faces = [IncrementalLogVolume(flat[face]) for face in faces]
-            vertex, history = train_vertex(
+            trained = train_vertex(
                 nets[0],
-                pool,
+                grown.vertices,
                 buffers,
                 X,
                 y,
-                seed,
+                vertex_seed(seed, j),
                 spec,
-                faces=faces,
+                faces=grown.faces(),
                 reg_scale=reg_scale,
                 where=f"connector {j + 1}",
             )
-            flat_vertex = pool.flatten_vertex(vertex).to(flat)
-            flat_start = pool.flatten_vertex(start_of_vertex(pool, seed)).to(flat)
-            heights.append(self._mean_height(frozen_faces, flat_vertex) / scale)
-            start_heights.append(self._mean_height(frozen_faces, flat_start) / scale)
-            per_simplex = torch.stack([face(flat_vertex) for face in frozen_faces])
-            log_volumes.append(float(torch.logsumexp(per_simplex, 0)))
-            pool = pool.append(vertex)
-            self.connector_histories_.append(history)
+            flat = trained.flat().to(trained.start)
+            per_simplex = torch.stack([face(flat) for face in trained.faces])
+            grown = replace(
+                grown,
+                vertices=grown.vertices.append(trained.vertex),
+                log_volumes=(*grown.log_volumes, float(torch.logsumexp(per_simplex, 0))),
+                heights=(*grown.heights, trained.mean_height(flat) / scale),
+                start_heights=(*grown.start_heights, trained.mean_height(trained.start) / scale),
+                histories=(*grown.histories, trained.history),
+            )
             if self.verbose:
                 print(
                     f"[skspro] SPROConnector connector {j + 1}/{n_total} "
                     f"in {time.perf_counter() - start:.1f}s "
-                    f"(train loss {history[-1, 'ce_loss']:.4f}, complex log-volume {log_volumes[-1]:.2f}, "
-                    f"relative height {heights[-1]:.3g})",
+                    f"(train loss {trained.history[-1, 'ce_loss']:.4f}, "
+                    f"complex log-volume {grown.log_volumes[-1]:.2f}, "
+                    f"relative height {grown.heights[-1]:.3g})",
                     flush=True,
                 )
-            if stop_ratio is not None and j >= 1 and heights[-1] < stop_ratio:
+            if stop_ratio is not None and j >= 1 and grown.heights[-1] < stop_ratio:
                 break
-        self.vertices_ = pool
-        self.log_volumes_ = np.array(log_volumes, dtype=np.float64)
-        self.volumes_ = np.exp(self.log_volumes_)
-        self.relative_heights_ = np.array(heights, dtype=np.float64)
-        self.start_relative_heights_ = np.array(start_heights, dtype=np.float64)
-        self.n_connectors_ = len(log_volumes)
-        self._draw_prediction_networks(X, y)
+        return grown
 
-    def _draw_prediction_networks(self, X: np.ndarray, y: np.ndarray) -> None:
-        n_connectors = len(self.log_volumes_)
-        n_modes = self._n_modes_fitted
-        faces = self._faces(n_connectors)
-        self.simplices_ = [tuple(face) for face in faces]
-        pool = self.vertices_
-        if n_connectors == 0:
-            weights = torch.eye(n_modes)
-            groups = np.arange(n_modes)
+    def _fitted_state(self, grown: _Complex, nets: list[NeuralNet], X, y, seed: int) -> dict:
+        """Every fitted attribute that depends on the complex: its curves, the
+        prediction networks and their scores (nothing is assigned here)."""
+        n_modes, pool = grown.n_modes, grown.vertices
+        weights = self._prediction_weights(grown, seed)
+        if grown.n_connectors == 0:  # the modes themselves, each with its own statistics
+            norm_buffers = _mode_norm_buffers(nets)
         else:
-            generator = make_generator(vertex_seed(self._connector_seed, 10_000))
-            weights = torch.zeros((n_modes * self.n_samples, pool.n_vertices))
-            for i, face in enumerate(faces):
-                points = sample_simplex_weights(len(face), self.n_samples, generator)
-                weights[i * self.n_samples : (i + 1) * self.n_samples, face] = points
-            groups = np.repeat(np.arange(n_modes), self.n_samples)
-        net = self.estimators_[0]
-        if n_connectors == 0:  # the modes themselves, each with its own statistics
-            norm_buffers = self._mode_norm_buffers()
+            norm_buffers = norm_statistics(nets[0], pool, weights, module_buffers(nets[0].module_), X)
+        norm_buffers = {name: b.cpu() for name, b in norm_buffers.items()}
+        networks = networks_of(
+            nets[0], [NetworkGroup(pool, weights, module_buffers(nets[0].module_), norm_buffers)]
+        )
+        loss, accuracy = _network_scores(networks, X, y)
+        groups = np.repeat(np.arange(n_modes), len(weights) // n_modes)
+        if grown.n_connectors == 0:  # the prediction networks are the modes
+            mode_loss, mode_accuracy = loss, accuracy
         else:
-            norm_buffers = norm_statistics(net, pool, weights, module_buffers(net.module_), X)
-        member = Member(net=net, simplex=pool, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
-        self._set_prediction_members([member])
-        self.sample_weights_ = weights.numpy()
-        self._sample_groups = groups
-        loss, accuracy = self._network_scores(member, X, y)
-        self.simplex_train_loss_ = np.array([loss[groups == i].mean() for i in range(n_modes)])
-        self.simplex_train_accuracy_ = np.array([accuracy[groups == i].mean() for i in range(n_modes)])
-        if n_connectors == 0:  # the prediction networks are the modes
-            self.mode_train_loss_, self.mode_train_accuracy_ = loss, accuracy
-            return
-        mode_member = Member(
-            net=net,
-            simplex=pool,
-            sample_weights=torch.eye(pool.n_vertices)[:n_modes],
-            norm_buffers=self._mode_norm_buffers(),
-        ).to_cpu()
-        self.mode_train_loss_, self.mode_train_accuracy_ = self._network_scores(mode_member, X, y)
-
-    def _mode_norm_buffers(self) -> dict[str, torch.Tensor]:
-        names = norm_buffer_names(self.estimators_[0].module_)
+            mode_group = NetworkGroup(
+                pool,
+                torch.eye(pool.n_vertices)[:n_modes],
+                module_buffers(nets[0].module_),
+                _mode_norm_buffers(nets),
+            )
+            mode_loss, mode_accuracy = _network_scores(networks_of(nets[0], [mode_group]), X, y)
+        log_volumes = np.array(grown.log_volumes, dtype=np.float64)
         return {
-            name: torch.stack([dict(m.module_.named_buffers())[name] for m in self.estimators_])
-            for name in names
+            "vertices_": pool,
+            "simplices_": [tuple(face) for face in grown.faces()],
+            "log_volumes_": log_volumes,
+            "volumes_": np.exp(log_volumes),
+            "relative_heights_": np.array(grown.heights, dtype=np.float64),
+            "start_relative_heights_": np.array(grown.start_heights, dtype=np.float64),
+            "n_connectors_": grown.n_connectors,
+            "connector_histories_": list(grown.histories),
+            "networks_": networks,
+            "sample_weights_": weights.numpy(),
+            "simplex_train_loss_": np.array([loss[groups == i].mean() for i in range(n_modes)]),
+            "simplex_train_accuracy_": np.array([accuracy[groups == i].mean() for i in range(n_modes)]),
+            "mode_train_loss_": mode_loss,
+            "mode_train_accuracy_": mode_accuracy,
         }
 
-    def _network_scores(self, member: Member, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cross-entropy and accuracy of each of a member's networks on (X, y)."""
-        proba = self._member_proba(member, torch.as_tensor(X), reduce=False).cpu().numpy()
-        picked = proba[:, np.arange(len(y)), y]
-        loss = -np.log(np.clip(picked, 1e-12, None)).mean(1)
-        accuracy = (proba.argmax(-1) == y[None, :]).mean(1)
-        return loss, accuracy
+    def _prediction_weights(self, grown: _Complex, seed: int) -> torch.Tensor:
+        """``n_samples`` uniform points of every simplex (the modes, without connectors)."""
+        n_modes = grown.n_modes
+        if grown.n_connectors == 0:
+            return torch.eye(n_modes)
+        generator = make_generator(vertex_seed(seed, 10_000))
+        weights = torch.zeros((n_modes * self.n_samples, grown.vertices.n_vertices))
+        for i, face in enumerate(grown.faces()):
+            points = sample_simplex_weights(len(face), self.n_samples, generator)
+            weights[i * self.n_samples : (i + 1) * self.n_samples, face] = points
+        return weights
+
+    def _fitted_complex(self) -> _Complex:
+        return _Complex(
+            self.vertices_,
+            len(self.estimators_),
+            tuple(self.log_volumes_),
+            tuple(self.relative_heights_),
+            tuple(self.start_relative_heights_),
+            tuple(self.connector_histories_),
+        )
 
     # --------------------------------------------------------- measurements
     def path_metrics(self, X, y, *, start: int = 0, end: int = 1, n_points: int = 11) -> pd.DataFrame:
@@ -471,10 +534,9 @@ class SPROConnector(BaseSimplexEnsemble):
             Columns ``path``, ``t``, ``loss`` (mean cross-entropy) and
             ``accuracy``.
         """
-        check_is_fitted(self)
-        x = self._validate_predict_data(X).numpy()
+        x = validate_predict_data(self, X).numpy()
         y_encoded = self._encode(y, self.classes_)
-        n_modes, n_connectors = self._n_modes_fitted, len(self.log_volumes_)
+        n_modes, n_connectors = len(self.estimators_), self.n_connectors_
         if not (0 <= start < n_modes and 0 <= end < n_modes and start != end):
             raise ValueError(
                 f"start and end must be two different mode indices below {n_modes}, got {start}, {end}."
@@ -495,17 +557,13 @@ class SPROConnector(BaseSimplexEnsemble):
             (1 - 2 * ts)[:, None] * eye[start] + (2 * ts)[:, None] * centroid,
             (2 - 2 * ts)[:, None] * centroid + (2 * ts - 1)[:, None] * eye[end],
         )
+        nets, vertices = self.estimators_, self.vertices_
         rows = []
         for name, weights in (("line", line), ("complex", through)):
             weights = weights.float()
-            net = self.estimators_[0]
-            member = Member(
-                net=net,
-                simplex=self.vertices_,
-                sample_weights=weights,
-                norm_buffers=norm_statistics(net, self.vertices_, weights, module_buffers(net.module_), x),
-            )
-            loss, accuracy = self._network_scores(member, x, y_encoded)
+            norm_buffers = norm_statistics(nets[0], vertices, weights, module_buffers(nets[0].module_), x)
+            group = NetworkGroup(vertices, weights, module_buffers(nets[0].module_), norm_buffers)
+            loss, accuracy = _network_scores(networks_of(nets[0], [group]), x, y_encoded)
             rows += [
                 {"path": name, "t": float(t), "loss": float(lo), "accuracy": float(a)}
                 for t, lo, a in zip(ts, loss, accuracy)
@@ -558,10 +616,87 @@ class SPROConnector(BaseSimplexEnsemble):
                 UserWarning,
                 stacklevel=2,
             )
-        x = self._validate_predict_data(X).numpy()
+        x = validate_predict_data(self, X).numpy()
         y_encoded = self._encode(y, self.classes_)
-        already = len(self.log_volumes_)
-        self._add_connectors(x, y_encoded, max_connectors, stop_ratio=collapse_ratio)
-        low = np.flatnonzero(self.relative_heights_[max(already, 1) :] < collapse_ratio)
-        self.collapse_at_ = int(low[0] + max(already, 1) + 1) if len(low) else None
+        already = self.n_connectors_
+        nets, seed = self.estimators_, self._connector_seed
+        grown = self._grow(
+            self._fitted_complex(), nets, x, y_encoded, seed, max_connectors, stop_ratio=collapse_ratio
+        )
+        state = self._fitted_state(grown, nets, x, y_encoded, seed)
+        low = np.flatnonzero(state["relative_heights_"][max(already, 1) :] < collapse_ratio)
+        vars(self).update(state, collapse_at_=int(low[0] + max(already, 1) + 1) if len(low) else None)
         return self
+
+    # ----------------------------------------------------------- file format
+    def _file_members(self) -> list[Member]:
+        """The complex as one stored member (see :mod:`skspro._io`)."""
+        group = self.networks_.groups[0]
+        return [
+            Member(
+                net=self.estimators_[0],
+                simplex=self.vertices_,
+                sample_weights=group.weights,
+                norm_buffers=group.norm_buffers,
+            )
+        ]
+
+    def _file_extra(self) -> dict:
+        """The modes and the curves, stored beside the member."""
+        n_modes = len(self.estimators_)
+        fields = {
+            **{name: getattr(self, name).tolist() for name in _STORED_ARRAYS},
+            "simplices": [list(s) for s in self.simplices_],
+            "n_connectors": int(self.n_connectors_),
+            "connector_seed": int(self._connector_seed),
+            # the mode of each prediction network (read by format-1 readers of 0.1.0)
+            "sample_groups": np.repeat(np.arange(n_modes), len(self.sample_weights_) // n_modes).tolist(),
+        }
+        return {"modes": self.estimators_, "fields": fields}
+
+    def _restore(self, members: list[Member], extra: dict | None) -> None:
+        """Set the fitted state from a file's member and modes (histories are not stored)."""
+        nets, fields, member = extra["modes"], extra["fields"], members[0]
+        grown = _Complex(member.simplex, len(nets))
+        group = NetworkGroup(
+            member.simplex, member.sample_weights, module_buffers(nets[0].module_), member.norm_buffers
+        )
+        vars(self).update(
+            {name: np.asarray(fields[name], dtype=np.float64) for name in _STORED_ARRAYS},
+            estimators_=nets,
+            vertices_=member.simplex,
+            networks_=networks_of(nets[0], [group]),
+            sample_weights_=member.sample_weights.numpy(),
+            simplices_=[tuple(face) for face in grown.faces(fields["n_connectors"])],
+            n_connectors_=fields["n_connectors"],
+            _connector_seed=fields["connector_seed"],
+            connector_histories_=[],
+        )
+
+
+#: Fitted arrays of the connector stored in a file as they are.
+_STORED_ARRAYS = (
+    "log_volumes_",
+    "volumes_",
+    "relative_heights_",
+    "start_relative_heights_",
+    "simplex_train_loss_",
+    "simplex_train_accuracy_",
+    "mode_train_loss_",
+    "mode_train_accuracy_",
+)
+
+
+def _mode_norm_buffers(nets: list[NeuralNet]) -> dict[str, torch.Tensor]:
+    """Each mode's own normalisation statistics, stacked."""
+    names = norm_buffer_names(nets[0].module_)
+    return {name: torch.stack([dict(m.module_.named_buffers())[name] for m in nets]).cpu() for name in names}
+
+
+def _network_scores(networks: SampledNetworks, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy and accuracy of each network on (X, y)."""
+    proba = networks.predict_proba_networks(torch.as_tensor(X))
+    picked = proba[:, np.arange(len(y)), y]
+    loss = -np.log(np.clip(picked, 1e-12, None)).mean(1)
+    accuracy = (proba.argmax(-1) == y[None, :]).mean(1)
+    return loss, accuracy

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
 from . import __version__
-from ._base import BaseSimplexEnsemble
+from ._inputs import member_template
 from ._members import Member, seeded_torch
 from .simplex import StackedVertices
 
@@ -27,16 +27,6 @@ __all__ = ["save", "load", "FORMAT_VERSION"]
 #: Version of the file layout; :func:`load` refuses files of a newer one.
 FORMAT_VERSION = 1
 _MAGIC = "skspro-estimator"
-_CONNECTOR_ARRAYS = (
-    "log_volumes_",
-    "volumes_",
-    "relative_heights_",
-    "start_relative_heights_",
-    "simplex_train_loss_",
-    "simplex_train_accuracy_",
-    "mode_train_loss_",
-    "mode_train_accuracy_",
-)
 
 
 def _plain(value):
@@ -52,7 +42,7 @@ def _labels(values: np.ndarray) -> dict:
     return {"dtype": str(values.dtype), "values": values.tolist()}
 
 
-def save(estimator: BaseSimplexEnsemble, path: str | os.PathLike) -> None:
+def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     """Write a fitted skspro estimator's weights and configuration to ``path``.
 
     Parameters
@@ -77,10 +67,29 @@ def save(estimator: BaseSimplexEnsemble, path: str | os.PathLike) -> None:
     >>> bool(np.array_equal(restored.predict_proba(X), model.predict_proba(X)))
     True
     """
-    if not isinstance(estimator, BaseSimplexEnsemble) or not hasattr(estimator, "_members"):
+    if not hasattr(estimator, "_file_members") or not hasattr(estimator, "networks_"):
         raise ValueError(f"save needs a fitted skspro estimator, got {type(estimator).__name__}.")
+    payload = {
+        "meta": json.dumps(_meta(estimator)),
+        "members": [_member_record(m) for m in estimator._file_members()],
+    }
+    extra = estimator._file_extra()
+    if extra is not None:  # the connector's modes and curves
+        payload["modes"] = [_state(net) for net in extra["modes"]]
+        payload["connector"] = json.dumps(extra["fields"])
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def _state(net) -> dict:
+    return {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
+
+
+def _meta(estimator) -> dict:
     params = {k: _plain(v) for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
-    meta = {
+    return {
         "magic": _MAGIC,
         "format_version": FORMAT_VERSION,
         "skspro_version": __version__,
@@ -92,39 +101,19 @@ def save(estimator: BaseSimplexEnsemble, path: str | os.PathLike) -> None:
         "input_shape": list(estimator._input_shape),
         "n_networks": int(estimator.n_networks_),
     }
-    members = []
-    for member in estimator._members:
-        members.append(
-            {
-                "module_state": {k: v.detach().cpu() for k, v in member.net.module_.state_dict().items()},
-                "simplex": {k: v.cpu() for k, v in member.simplex.params.items()},
-                "sample_weights": member.sample_weights.cpu(),
-                "norm_buffers": {k: v.cpu() for k, v in member.norm_buffers.items()},
-                "log_volumes": list(member.log_volumes),
-                "seed": int(member.seed),
-                "fit_time": float(member.fit_time),
-                "vertex_times": list(member.vertex_times),
-            }
-        )
-    payload = {"meta": json.dumps(meta), "members": members}
-    if type(estimator).__name__ == "SPROConnector":
-        payload["modes"] = [
-            {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
-            for net in estimator.estimators_
-        ]
-        payload["connector"] = json.dumps(
-            {
-                **{name: getattr(estimator, name).tolist() for name in _CONNECTOR_ARRAYS},
-                "simplices": [list(s) for s in estimator.simplices_],
-                "n_connectors": int(estimator.n_connectors_),
-                "connector_seed": int(estimator._connector_seed),
-                "sample_groups": estimator._sample_groups.tolist(),
-            }
-        )
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+
+
+def _member_record(member: Member) -> dict:
+    return {
+        "module_state": _state(member.net),
+        "simplex": {k: v.cpu() for k, v in member.simplex.params.items()},
+        "sample_weights": member.sample_weights.cpu(),
+        "norm_buffers": {k: v.cpu() for k, v in member.norm_buffers.items()},
+        "log_volumes": list(member.log_volumes),
+        "seed": int(member.seed),
+        "fit_time": float(member.fit_time),
+        "vertex_times": list(member.vertex_times),
+    }
 
 
 def _read(path: str | os.PathLike) -> dict:
@@ -140,9 +129,11 @@ def _read(path: str | os.PathLike) -> dict:
         ) from None
     try:
         meta = json.loads(payload["meta"])
-        assert meta["magic"] == _MAGIC
-    except Exception:
-        raise ValueError(f"{os.fspath(path)!r} is not a skspro weights file (no skspro header).") from None
+        is_skspro = isinstance(meta, dict) and meta.get("magic") == _MAGIC
+    except Exception:  # not a dict, no "meta", not JSON
+        is_skspro = False
+    if not is_skspro:
+        raise ValueError(f"{os.fspath(path)!r} is not a skspro weights file (no skspro header).")
     if meta["format_version"] > FORMAT_VERSION:
         raise ValueError(
             f"{os.fspath(path)!r} was written by skspro {meta['skspro_version']} in file format "
@@ -152,7 +143,7 @@ def _read(path: str | os.PathLike) -> dict:
     return payload | {"meta": meta}
 
 
-def load(path: str | os.PathLike, estimator: BaseSimplexEnsemble) -> BaseSimplexEnsemble:
+def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
     """Rebuild a fitted estimator from a file written by :func:`save`.
 
     Parameters
@@ -188,7 +179,25 @@ def load(path: str | os.PathLike, estimator: BaseSimplexEnsemble) -> BaseSimplex
     model.set_params(**{k: v for k, v in meta["params"].items() if v is not None and k in model.get_params()})
     classes = np.asarray(meta["classes"]["values"], dtype=meta["classes"]["dtype"])
     input_shape = tuple(meta["input_shape"])
-    template = model._template_for(input_shape, len(classes)).set_params(device="cpu")
+    fresh_net = _net_factory(model, input_shape, len(classes))
+    members = [_member(saved, fresh_net) for saved in payload["members"]]
+    extra = None
+    if "connector" in payload:  # the connector's modes and curves
+        modes = [fresh_net(state) for state in payload["modes"]]
+        extra = {"modes": modes, "fields": json.loads(payload["connector"])}
+    vars(model).update(classes_=classes, n_features_in_=meta["n_features_in"], _input_shape=input_shape)
+    if meta["feature_names_in"]:
+        model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+    model._restore(members, extra)
+    model.fit_time_ = float("nan")
+    return model
+
+
+def _net_factory(model, input_shape: tuple, n_classes: int):
+    """A function that builds a fitted net of ``model``'s template from a module state."""
+    template = member_template(model.estimator, input_shape, n_classes, type(model).__name__).set_params(
+        device="cpu"
+    )
 
     def fresh_net(state: dict):
         net = clone(template)
@@ -197,44 +206,17 @@ def load(path: str | os.PathLike, estimator: BaseSimplexEnsemble) -> BaseSimplex
         net.module_.load_state_dict(state)
         return net
 
-    connector = json.loads(payload["connector"]) if "connector" in payload else None
-    if connector is not None:
-        modes = [fresh_net(state) for state in payload["modes"]]
-    members = []
-    for saved in payload["members"]:
-        net = modes[0] if connector is not None else fresh_net(saved["module_state"])
-        members.append(
-            Member(
-                net=net,
-                simplex=StackedVertices(dict(saved["simplex"])),
-                sample_weights=saved["sample_weights"],
-                norm_buffers=dict(saved["norm_buffers"]),
-                log_volumes=list(saved["log_volumes"]),
-                vertex_histories=[],
-                fit_time=saved["fit_time"],
-                vertex_times=list(saved["vertex_times"]),
-                seed=saved["seed"],
-            )
-        )
-    model.classes_ = classes
-    model.n_features_in_ = meta["n_features_in"]
-    if meta["feature_names_in"]:
-        model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-    model._input_shape = input_shape
-    if connector is None:
-        model._set_fitted_members(members)
-        model.vertex_histories_ = [[] for _ in members]
-    else:
-        model.estimators_ = modes
-        model.vertices_ = members[0].simplex
-        model._set_prediction_members(members)
-        model.sample_weights_ = members[0].sample_weights.numpy()
-        for name in _CONNECTOR_ARRAYS:
-            setattr(model, name, np.asarray(connector[name], dtype=np.float64))
-        model.simplices_ = [tuple(s) for s in connector["simplices"]]
-        model.n_connectors_ = connector["n_connectors"]
-        model._connector_seed = connector["connector_seed"]
-        model._sample_groups = np.asarray(connector["sample_groups"])
-        model.connector_histories_ = []
-    model.fit_time_ = float("nan")
-    return model
+    return fresh_net
+
+
+def _member(saved: dict, fresh_net) -> Member:
+    return Member(
+        net=fresh_net(saved["module_state"]),
+        simplex=StackedVertices(dict(saved["simplex"])),
+        sample_weights=saved["sample_weights"],
+        norm_buffers=dict(saved["norm_buffers"]),
+        log_volumes=tuple(saved["log_volumes"]),
+        fit_time=saved["fit_time"],
+        vertex_times=tuple(saved["vertex_times"]),
+        seed=saved["seed"],
+    )

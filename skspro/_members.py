@@ -14,17 +14,23 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.history import History
 
+from ._devices import resolve_devices
+from ._inputs import check_output_size
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
 from .simplex import (
+    IncrementalLogVolume,
+    NetworkGroup,
+    SampledNetworks,
     StackedVertices,
     make_generator,
     module_buffers,
@@ -35,34 +41,15 @@ from .simplex import (
 __all__ = [
     "SimplexSpec",
     "Member",
+    "TrainedVertex",
     "fit_member",
+    "fit_members",
+    "networks_of",
     "norm_statistics",
+    "sampled_networks",
     "seeded_torch",
-    "start_of_vertex",
     "train_vertex",
 ]
-
-#: A member keeps its sampled networks' parameters materialised (saving the
-#: weighted sum of vertices on every predict call) while they take at most
-#: this many bytes; larger ones are combined chunk by chunk at each call.
-SAMPLE_CACHE_BYTES = 256 * 2**20
-#: On a GPU the limit is 1/16 of the device's memory, at most this (holding
-#: the sampled networks costs what a deep ensemble of as many networks holds).
-SAMPLE_CACHE_BYTES_GPU_MAX = 4 * 2**30
-
-
-def networks_bytes(simplex: StackedVertices, n_networks: int) -> int:
-    """Bytes of ``n_networks`` materialised networks of ``simplex``'s architecture."""
-    first = next(iter(simplex.params.values()))
-    return n_networks * simplex.n_params * first.element_size()
-
-
-def sample_cache_bytes(device: torch.device) -> int:
-    """How many bytes of materialised sampled networks are kept on ``device``."""
-    if device.type != "cuda":
-        return SAMPLE_CACHE_BYTES
-    total = torch.cuda.get_device_properties(device).total_memory
-    return max(SAMPLE_CACHE_BYTES, min(SAMPLE_CACHE_BYTES_GPU_MAX, total // 16))
 
 
 # Settings of a member net that a vertex net inherits (by name or prefix).
@@ -83,130 +70,52 @@ class SimplexSpec:
     n_samples: int = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class Member:
-    """A trained member and its simplex (see the estimators' attributes)."""
+    """A trained member and its simplex (see the estimators' attributes).
+
+    The result of one member job; never modified (a warm start makes a new
+    one). What prediction needs is built from it by :func:`sampled_networks`.
+    """
 
     net: NeuralNet
     simplex: StackedVertices
     sample_weights: torch.Tensor  # (S, k + 1)
     norm_buffers: dict[str, torch.Tensor]  # name -> (S, ...); empty when shared
-    log_volumes: list[float] = field(default_factory=list)
-    vertex_histories: list[History] = field(default_factory=list)
+    log_volumes: tuple[float, ...] = ()
+    vertex_histories: tuple[History, ...] = ()
     fit_time: float = 0.0
-    vertex_times: list[float] = field(default_factory=list)
+    vertex_times: tuple[float, ...] = ()
     seed: int = 0
-    _prediction_cache: dict | None = field(default=None, repr=False, compare=False)
 
-    def _prediction_tensors(self, device: torch.device, with_params: bool) -> dict:
-        """What prediction needs on ``device``: the vertices, sample weights, the
-        module's buffers (references) and per-network normalisation statistics;
-        with ``with_params`` also the sampled networks' parameters. Not cached."""
-        simplex = self.simplex.to(device)
-        weights = self.sample_weights.to(device)
-        return {
-            "device": device,
-            "module": self.net.module_,
-            "buffers": dict(self.net.module_.named_buffers()),
-            "simplex": simplex,
-            "weights": weights,
-            "norm_buffers": {name: b.to(device) for name, b in self.norm_buffers.items()},
-            "params": simplex.combine(weights) if with_params else None,
-        }
-
-    def _on(self, device: torch.device) -> dict:
-        """:meth:`_prediction_tensors` on ``device``, built once and cached.
-
-        The sampled networks' parameters are kept when they take at most
-        :func:`sample_cache_bytes`; otherwise they are combined chunk by chunk
-        on the device, from the cached vertices, at each call.
-        """
-        cache = self._prediction_cache
-        if cache is None or cache["device"] != device or cache["module"] is not self.net.module_:
-            fits = networks_bytes(self.simplex, len(self.sample_weights)) <= sample_cache_bytes(device)
-            cache = self._prediction_cache = self._prediction_tensors(device, with_params=fits)
-        return cache
-
-    def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
-        """Parameters of the sampled networks ``networks`` on ``device``, stacked: (s, ...)."""
-        cache = self._on(device)
-        if cache["params"] is not None:
-            return {name: p[networks] for name, p in cache["params"].items()}
-        return cache["simplex"].combine(cache["weights"][networks])
-
-    def sample_buffers(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
-        """Buffers for the sampled networks ``networks`` on ``device``.
-
-        The module's buffers, with the per-network normalisation statistics
-        (``(s, ...)``, named in ``norm_buffers``) in place of shared ones.
-        """
-        cache = self._on(device)
-        return {**cache["buffers"], **{name: b[networks] for name, b in cache["norm_buffers"].items()}}
+    def network_group(self) -> NetworkGroup:
+        """The member's prediction networks (its module's buffers, per-network statistics)."""
+        return NetworkGroup(
+            self.simplex, self.sample_weights, module_buffers(self.net.module_), self.norm_buffers
+        )
 
     def to_cpu(self) -> Member:
-        """Keep the stored tensors on the CPU: a model fitted on a GPU then
-        pickles and loads on a machine without one (the skorch net handles its
-        own module the same way)."""
-        self.simplex = self.simplex.to("cpu")
-        self.sample_weights = self.sample_weights.cpu()
-        self.norm_buffers = {name: b.cpu() for name, b in self.norm_buffers.items()}
-        self._prediction_cache = None
-        return self
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_prediction_cache"] = None  # derived; rebuilt on first use
-        return state
+        """The member with its stored tensors on the CPU: a model fitted on a
+        GPU then pickles and loads on a machine without one (the skorch net
+        handles its own module the same way)."""
+        return replace(
+            self,
+            simplex=self.simplex.to("cpu"),
+            sample_weights=self.sample_weights.cpu(),
+            norm_buffers={name: b.cpu() for name, b in self.norm_buffers.items()},
+        )
 
 
-class StackedMembers:
-    """The sampled networks of several members as one stack, for prediction.
+def networks_of(net: NeuralNet, groups: list[NetworkGroup]) -> SampledNetworks:
+    """:class:`SampledNetworks` of ``net``'s architecture, nonlinearity and device."""
+    return SampledNetworks(
+        net.module_, groups, nonlinearity=net._get_predict_nonlinearity(), device=device_of(net)
+    )
 
-    Members share the architecture, so all their networks can be evaluated
-    in one wide forward instead of one per member. Duck-types the parts of
-    :class:`Member` that prediction uses. Every buffer is stacked per network
-    (a member without per-network statistics repeats its own).
 
-    Parameters
-    ----------
-    members : list of Member
-        On one device.
-    device : torch.device
-    """
-
-    def __init__(self, members: list[Member], device: torch.device) -> None:
-        self.net = members[0].net
-        self.sample_weights = torch.cat([m.sample_weights for m in members])
-        # Built from the vertices, not from the members' own caches, so that
-        # the networks' parameters are held once.
-        parts = [m._prediction_tensors(device, with_params=True) for m in members]
-        self.params = {name: torch.cat([t["params"][name] for t in parts]) for name in parts[0]["params"]}
-        self.norm_buffers = {}
-        for name in parts[0]["buffers"]:
-            self.norm_buffers[name] = torch.cat(
-                [
-                    t["norm_buffers"][name]
-                    if name in t["norm_buffers"]
-                    else t["buffers"][name]
-                    .unsqueeze(0)
-                    .expand(len(m.sample_weights), *t["buffers"][name].shape)
-                    for t, m in zip(parts, members)
-                ]
-            )
-
-    @staticmethod
-    def fits(members: list[Member]) -> bool:
-        """Whether stacking pays and fits: several members on one device, within the cache size."""
-        if len(members) < 2 or len({device_of(m.net) for m in members}) != 1:
-            return False
-        size = networks_bytes(members[0].simplex, sum(len(m.sample_weights) for m in members))
-        return size <= sample_cache_bytes(device_of(members[0].net))
-
-    def sample_params(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
-        return {name: p[networks] for name, p in self.params.items()}
-
-    def sample_buffers(self, networks: slice, device: torch.device) -> dict[str, torch.Tensor]:
-        return {name: b[networks] for name, b in self.norm_buffers.items()}
+def sampled_networks(members: list[Member]) -> SampledNetworks:
+    """The one object that predicts with all members' networks, on the first member's device."""
+    return networks_of(members[0].net, [m.network_group() for m in members])
 
 
 def device_of(net: NeuralNet) -> torch.device:
@@ -277,6 +186,30 @@ def _vertex_net_kwargs(net: NeuralNet) -> dict:
     return kwargs
 
 
+@dataclass(frozen=True)
+class TrainedVertex:
+    """What :func:`train_vertex` returns.
+
+    ``vertex`` is the trained vertex; ``start`` the flat vertex where its
+    training started; ``faces`` the log-volume of each simplex it completes
+    (with the frozen faces' factorisations built once, for training), so
+    heights and volumes after training come from the same objects.
+    """
+
+    vertex: dict[str, torch.Tensor]
+    history: History
+    start: torch.Tensor
+    faces: list[IncrementalLogVolume]
+
+    def flat(self) -> torch.Tensor:
+        """The trained vertex, flat (float64)."""
+        return torch.cat([v.reshape(-1) for v in self.vertex.values()]).to(torch.float64)
+
+    def mean_height(self, flat_vertex: torch.Tensor) -> float:
+        """Mean height of a flat vertex above the frozen faces."""
+        return float(torch.stack([face.height(flat_vertex).norm() for face in self.faces]).mean())
+
+
 def train_vertex(
     net: NeuralNet,
     pool: StackedVertices,
@@ -289,7 +222,7 @@ def train_vertex(
     faces: list[list[int]] | None = None,
     reg_scale: float | None = None,
     where: str = "a vertex",
-) -> tuple[dict[str, torch.Tensor], History]:
+) -> TrainedVertex:
     """Train one new vertex that completes every face of ``pool`` to a simplex.
 
     Parameters
@@ -304,6 +237,7 @@ def train_vertex(
     X, y : ndarray
         Training data (float32, encoded labels).
     seed : int
+        Seeds the start point and the sampled training networks.
     spec : SimplexSpec
         Epochs, learning rate, ``reg``, samples per step.
     faces : list of list of int, optional
@@ -315,8 +249,7 @@ def train_vertex(
 
     Returns
     -------
-    new_vertex : dict of str to Tensor
-    history : skorch History
+    TrainedVertex
     """
     device = device_of(net)
     pool = pool.to(device)
@@ -324,13 +257,14 @@ def train_vertex(
     module = VertexModule(
         net.module_,
         pool,
-        vertex_start(pool, generator),  # the same draw as start_of_vertex(pool, seed)
+        vertex_start(pool, generator),
         buffers,
         n_train_samples=spec.n_train_samples,
         train_sampling=spec.train_sampling,
         seed=int(torch.randint(2**31 - 1, (1,), generator=generator)),
         faces=faces,
     )
+    start = module.vertex.detach().clone()
     if reg_scale is None:
         mode = pool.flat()[0].to(torch.float64)
         reg_scale = float(mode.dot(mode))
@@ -351,12 +285,7 @@ def train_vertex(
     with seeded_torch(seed, device):
         vertex_net.fit(X, y)
     raise_if_interrupted()
-    return module.new_vertex(), vertex_net.history
-
-
-def start_of_vertex(pool: StackedVertices, seed: int) -> dict[str, torch.Tensor]:
-    """Where :func:`train_vertex` with this ``seed`` starts the new vertex."""
-    return vertex_start(pool, make_generator(seed))
+    return TrainedVertex(module.new_vertex(), vertex_net.history, start, module.volumes)
 
 
 def norm_statistics(
@@ -425,6 +354,8 @@ def fit_member(
     X : ndarray of float32
     y : ndarray of int64, encoded labels ``0..n_classes-1``
     seed : int
+        The member's seed: its training, vertices and sample points derive
+        from it (:func:`member_seeds`).
     spec : SimplexSpec
     name : str
         For progress messages.
@@ -451,73 +382,135 @@ def fit_member(
     seed_member, seed_vertices, seed_samples = member_seeds(seed)
     with _GLOBAL_STATE_LOCK, torch_threads(n_threads):
         if member is None:
-            net = clone(template)
-            if device is not None:
-                net.set_params(device=device)
-            _separate_checkpoints(net, index)
-            _guard_loss(net, name)
-            start = time.perf_counter()
-            with seeded_torch(seed_member, device_of(net)):
-                net.fit(X, y)
-            raise_if_interrupted()
-            fit_time = time.perf_counter() - start
+            member = _train_net(template, X, y, seed, seed_member, name=name, index=index, device=device)
             if verbose:
+                net = member.net
                 loss = net.history[-1, "train_loss"] if len(net.history) else math.nan
-                print(f"[skspro] {name}: trained in {fit_time:.1f}s (train loss {loss:.4f})", flush=True)
-            member = Member(
-                net=net,
-                simplex=StackedVertices.from_module(net.module_),
-                sample_weights=torch.ones((1, 1)),
-                norm_buffers={},
-                fit_time=fit_time,
-                seed=seed,
-            )
+                print(
+                    f"[skspro] {name}: trained in {member.fit_time:.1f}s (train loss {loss:.4f})", flush=True
+                )
         if member.simplex.n_vertices - 1 > spec.n_vertices:
             raise ValueError(
                 f"A fitted member has {member.simplex.n_vertices - 1} vertices; warm_start can add "
                 f"vertices but not remove them (n_vertices={spec.n_vertices}). Refit with warm_start=False."
             )
-        net = member.net
-        simplex = member.simplex.to(device_of(net))
-        buffers = module_buffers(net.module_)
-        log_volumes, histories = list(member.log_volumes), list(member.vertex_histories)
-        vertex_times = list(member.vertex_times)
-        for v in range(simplex.n_vertices - 1, spec.n_vertices):
-            start = time.perf_counter()
-            vertex, history = train_vertex(
-                net,
-                simplex,
-                buffers,
-                X,
-                y,
-                vertex_seed(seed_vertices, v),
-                spec,
-                where=f"{name}, vertex {v + 1}",
-            )
-            simplex = simplex.append(vertex)
-            vertex_times.append(time.perf_counter() - start)
-            log_volumes.append(simplex.log_volume())
-            histories.append(history)
-            if verbose:
-                print(
-                    f"[skspro] {name}: vertex {v + 1}/{spec.n_vertices} in {vertex_times[-1]:.1f}s "
-                    f"(train loss {history[-1, 'ce_loss']:.4f}, log-volume {log_volumes[-1]:.2f})",
-                    flush=True,
-                )
-        if spec.n_vertices == 0:
-            weights = torch.ones((1, 1))
-            norm_buffers: dict[str, torch.Tensor] = {}
-        else:
-            weights = sample_simplex_weights(simplex.n_vertices, spec.n_samples, make_generator(seed_samples))
-            norm_buffers = norm_statistics(net, simplex, weights, buffers, X)
+        grown = _grow_simplex(member, X, y, seed_vertices, spec, name=name, verbose=verbose)
+        weights, norm_buffers = _prediction_points(grown, X, spec, seed_samples)
+    return replace(grown, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
+
+
+def _train_net(
+    template: NeuralNet, X, y, seed: int, seed_member: int, *, name: str, index: int, device: str | None
+) -> Member:
+    """A member without vertices: a private clone of the template, trained from ``seed_member``."""
+    net = clone(template)
+    if device is not None:
+        net.set_params(device=device)
+    _separate_checkpoints(net, index)
+    _guard_loss(net, name)
+    start = time.perf_counter()
+    with seeded_torch(seed_member, device_of(net)):
+        net.fit(X, y)
+    raise_if_interrupted()
     return Member(
         net=net,
-        simplex=simplex,
-        sample_weights=weights,
-        norm_buffers=norm_buffers,
-        log_volumes=log_volumes,
-        vertex_histories=histories,
-        fit_time=member.fit_time,
-        vertex_times=vertex_times,
+        simplex=StackedVertices.from_module(net.module_),
+        sample_weights=torch.ones((1, 1)),
+        norm_buffers={},
+        fit_time=time.perf_counter() - start,
         seed=seed,
-    ).to_cpu()
+    )
+
+
+def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *, name: str, verbose: int):
+    """``member`` with vertices added up to ``spec.n_vertices`` (a new Member; earlier vertices kept)."""
+    net = member.net
+    simplex = member.simplex.to(device_of(net))
+    buffers = module_buffers(net.module_)
+    log_volumes, histories, times = (
+        list(member.log_volumes),
+        list(member.vertex_histories),
+        list(member.vertex_times),
+    )
+    for v in range(simplex.n_vertices - 1, spec.n_vertices):
+        start = time.perf_counter()
+        where = f"{name}, vertex {v + 1}"
+        trained = train_vertex(net, simplex, buffers, X, y, vertex_seed(seed_vertices, v), spec, where=where)
+        simplex = simplex.append(trained.vertex)
+        times.append(time.perf_counter() - start)
+        log_volumes.append(simplex.log_volume())
+        histories.append(trained.history)
+        if verbose:
+            print(
+                f"[skspro] {name}: vertex {v + 1}/{spec.n_vertices} in {times[-1]:.1f}s "
+                f"(train loss {trained.history[-1, 'ce_loss']:.4f}, log-volume {log_volumes[-1]:.2f})",
+                flush=True,
+            )
+    return replace(
+        member,
+        simplex=simplex,
+        log_volumes=tuple(log_volumes),
+        vertex_histories=tuple(histories),
+        vertex_times=tuple(times),
+    )
+
+
+def _prediction_points(member: Member, X, spec: SimplexSpec, seed_samples: int):
+    """The prediction networks' barycentric weights and normalisation statistics."""
+    if spec.n_vertices == 0:
+        return torch.ones((1, 1)), {}
+    simplex = member.simplex
+    weights = sample_simplex_weights(simplex.n_vertices, spec.n_samples, make_generator(seed_samples))
+    return weights, norm_statistics(member.net, simplex, weights, module_buffers(member.net.module_), X)
+
+
+def fit_members(
+    template: NeuralNet,
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: np.ndarray,
+    spec: SimplexSpec,
+    seeds: np.ndarray,
+    *,
+    owner: str,
+    n_jobs: int | None = None,
+    device: str | None = None,
+    verbose: int = 0,
+    previous: list[Member] | None = None,
+) -> list[Member]:
+    """Train one member per seed from ``template`` through joblib.
+
+    Seeds are drawn before dispatch, so results do not depend on
+    ``n_jobs``. With ``previous`` (a warm start), the first members are
+    continued, not retrained, and keep their own seeds.
+    """
+    probe = clone(template).set_params(device="cpu")
+    with seeded_torch(0):
+        probe.initialize()
+    check_output_size(probe, X, classes)
+    previous = list(previous or [])
+    if len(previous) > len(seeds):
+        raise ValueError(
+            f"warm_start=True can add members but not remove them: the estimator has {len(previous)}, "
+            f"n_members={len(seeds)}. Refit with warm_start=False."
+        )
+    seeds = [m.seed for m in previous] + [int(s) for s in seeds[len(previous) :]]
+    workers = effective_n_jobs(n_jobs)
+    devices = resolve_devices(device, workers, len(seeds))
+    n_threads = None if workers == 1 else max(1, torch.get_num_threads() // workers)
+    return Parallel(n_jobs=n_jobs)(
+        delayed(fit_member)(
+            template,
+            X,
+            y,
+            seed,
+            spec,
+            name=f"{owner} member {i + 1}/{len(seeds)}",
+            index=i,
+            device=devices[i],
+            verbose=verbose,
+            n_threads=n_threads,
+            member=previous[i] if i < len(previous) else None,
+        )
+        for i, seed in enumerate(seeds)
+    )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import LRScheduler, PassthroughScoring
+from skorch.callbacks import Callback, LRScheduler, PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.func import functional_call
@@ -30,7 +30,7 @@ from .simplex import (
     sample_simplex_weights,
 )
 
-__all__ = ["VertexModule", "VertexNet", "vertex_start"]
+__all__ = ["RecordStepTerms", "VertexModule", "VertexNet", "vertex_start"]
 
 #: Ways a minibatch is spread over the ``M`` sampled networks of a step.
 TRAIN_SAMPLING = ("split", "full")
@@ -161,7 +161,7 @@ class VertexModule(torch.nn.Module):
             )
         self.volumes = [IncrementalLogVolume(self.pool[face]) for face in self.faces]
         self.has_norm_layers = bool(norm_buffer_names(self.base))
-        self._bound: tuple | None = None
+        self._bind()
 
     def forward_buffers(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, f"buffer_{i}") for i, name in enumerate(self.buffer_names)}
@@ -228,22 +228,14 @@ class VertexModule(torch.nn.Module):
         return [(bounds[m], bounds[m + 1], sizes[m] / n_rows) for m in range(n_samples)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs of the sampled networks (training) or of the first simplex's centroid.
+        """Outputs of ``M`` networks sampled afresh for this call.
 
-        In training mode, one fresh set of ``M`` networks is sampled per call
-        and the outputs are concatenated in the order of :meth:`_parts` (so
-        the criterion over them is the step's loss for mean-reduced
-        criteria). This is the direct formulation; :meth:`train_step` is the
-        fast one.
+        The outputs are concatenated in the order of :meth:`_parts` (so the
+        criterion over them is the step's loss for mean-reduced criteria).
+        This is the direct formulation; :meth:`train_step` is the fast one.
         """
         self.base.train(self.training)
         buffers = self.forward_buffers()
-        if not self.training:  # the centroid of the first simplex, e.g. for skorch's predict
-            face = self.faces[0] + [self.n_frozen]
-            weights = torch.zeros((1, self.n_frozen + 1))
-            weights[0, face] = 1.0 / len(face)
-            params = {name: t[0] for name, t in self.network_params(weights).items()}
-            return self._call(params, buffers, x)
         n_samples = self._n_samples(x.shape[0])
         params = self.network_params(self.sample_weights(n_samples))
         outputs = []
@@ -267,38 +259,41 @@ class VertexModule(torch.nn.Module):
 
     def __getstate__(self) -> dict:
         # The binding (parameters as views of one buffer) does not survive a
-        # copy or pickle; the copy binds afresh on its first step.
+        # copy or pickle; __setstate__ binds afresh.
         state = dict(self.__dict__)
-        state["_bound"] = None
+        state["_flat"] = None
         return state
 
-    def _bind(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Make the private network's parameters views of one flat buffer (and its grads of another)."""
-        device = self.vertex.device
-        first = next(iter(dict(self.base.named_parameters()).values()))
-        if (
-            self._bound is None
-            or self._bound[0] != device
-            or self._bound[1].dtype != self.vertex.dtype
-            or first.data_ptr() != self._bound[1].data_ptr()
-            or first.grad is None
-        ):
-            self.base.to(device)
-            theta = torch.zeros_like(self.vertex, requires_grad=False)
-            grad = torch.zeros_like(theta)
-            params = dict(self.base.named_parameters())
-            for (name, value), g in zip(self.unflatten(theta).items(), self.unflatten(grad).values()):
-                params[name].data = value
-                # Every parameter is a coordinate of the vertex, as in the
-                # direct formulation (frozen ones in the user's module too).
-                params[name].requires_grad_(True)
-                params[name].grad = g  # backward accumulates into it in place
-            for name, buffer in self.forward_buffers().items():
-                owner, _, attr = name.rpartition(".")
-                module = self.base.get_submodule(owner)
-                setattr(module, attr, buffer)
-            self._bound = (device, theta, grad)
-        return self._bound[1], self._bound[2]
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._bind()
+
+    def _apply(self, fn, recurse=True):
+        # .to(), .cuda(), .double() move the vertex, pool and buffers: bind the
+        # private network to where they are now.
+        module = super()._apply(fn, recurse)
+        self._bind()
+        return module
+
+    def _bind(self) -> None:
+        """Make the private network's parameters views of one flat buffer (and
+        their grads views of another), on the vertex's device and dtype, and
+        its buffers this module's buffers. Done at initialisation and after
+        every move or copy, never during training."""
+        self.base.to(self.vertex.device)
+        theta = torch.zeros_like(self.vertex, requires_grad=False)
+        grad = torch.zeros_like(theta)
+        params = dict(self.base.named_parameters())
+        for (name, value), g in zip(self.unflatten(theta).items(), self.unflatten(grad).values()):
+            params[name].data = value
+            # Every parameter is a coordinate of the vertex, as in the
+            # direct formulation (frozen ones in the user's module too).
+            params[name].requires_grad_(True)
+            params[name].grad = g  # backward accumulates into it in place
+        for name, buffer in self.forward_buffers().items():
+            owner, _, attr = name.rpartition(".")
+            setattr(self.base.get_submodule(owner), attr, buffer)
+        self._flat = (theta, grad)
 
     def _write_network(self, theta: torch.Tensor, weights: torch.Tensor) -> float:
         """``theta = weights @ [pool; vertex]`` in place; returns the new vertex's weight."""
@@ -329,7 +324,7 @@ class VertexModule(torch.nn.Module):
             ``loss`` (the regularised loss), ``ce_loss``, ``log_volume``
             (detached scalars) and ``y_pred`` (the outputs, detached).
         """
-        theta, grad = self._bind()
+        theta, grad = self._flat
         self.base.train(True)
         n_samples = self._n_samples(x.shape[0])
         weights = self.sample_weights(n_samples)
@@ -383,7 +378,7 @@ class VertexNet(NeuralNetClassifier):
     reg_scale : float, default=1.0
         Multiplies ``reg``; the estimators pass the squared norm of the mode so
         that one ``reg`` gives a similar relative simplex size across model
-        sizes (DESIGN.md, "Volume gradient").
+        sizes (docs/method.rst).
     fast : bool, default=True
         Use :meth:`VertexModule.train_step` (same numbers, about one
         base-network step of cost). ``False`` runs skorch's own step on the
@@ -400,25 +395,33 @@ class VertexNet(NeuralNetClassifier):
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
         callbacks += [
+            ("step_terms", RecordStepTerms()),
             ("ce_loss", PassthroughScoring("ce_loss", on_train=True)),
             ("log_volume", PassthroughScoring("log_volume", lower_is_better=False, on_train=True)),
         ]
         return callbacks
 
     def train_step_single(self, batch, **fit_params):
+        """One step's loss and gradient; the step dict also carries the
+        unregularised ``ce_loss`` and the ``log_volume`` (for
+        :class:`RecordStepTerms`)."""
         Xi, yi = unpack_data(batch)
-        if not self._fast_step_is_exact(Xi, fit_params):
-            return super().train_step_single(batch, **fit_params)
         self._set_training(True)
-        x = to_tensor(Xi, device=self.device)
-        y = to_tensor(yi, device=self.device)
+        if self._fast_step_is_exact(Xi, fit_params):
+            x = to_tensor(Xi, device=self.device)
+            y = to_tensor(yi, device=self.device)
 
-        def criterion(y_pred, y_true):
-            return NeuralNetClassifier.get_loss(self, y_pred, y_true, training=True)
+            def criterion(y_pred, y_true):
+                return NeuralNetClassifier.get_loss(self, y_pred, y_true, training=True)
 
-        step = self.module_.train_step(x, y, criterion, self.reg * self.reg_scale)
-        self._step_terms = (step["ce_loss"], step["log_volume"])
-        return {"loss": step["loss"], "y_pred": step["y_pred"]}
+            return self.module_.train_step(x, y, criterion, self.reg * self.reg_scale)
+        # The direct formulation: skorch's own step, with the volume term.
+        y_pred = self.infer(Xi, **fit_params)
+        ce_loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        log_vol = self.module_.log_volume()
+        loss = ce_loss - (self.reg * self.reg_scale) * log_vol.to(ce_loss.dtype) if self.reg else ce_loss
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred, "ce_loss": ce_loss.detach(), "log_volume": log_vol.detach()}
 
     def _fast_step_is_exact(self, Xi, fit_params) -> bool:
         """Whether :meth:`VertexModule.train_step` gives this step's numbers.
@@ -441,27 +444,23 @@ class VertexNet(NeuralNetClassifier):
             and criterion.reduction == "mean"
         )
 
-    def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
-        # Recorded after the optimizer step has been queued: one host sync
-        # per step (skorch's own loss record), not one in the middle of it.
-        ce_loss, log_vol = self._step_terms
-        self.history.record_batch("ce_loss", ce_loss.item())
-        self.history.record_batch("log_volume", log_vol.item())
-        return step
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The criterion on the sampled networks' outputs (without the volume term)."""
         repeats = y_pred.shape[0] // y_true.shape[0]
         if repeats > 1:  # train_sampling="full": M evaluations of the batch
             y_true = to_tensor(y_true, device=y_pred.device).repeat(repeats)
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if not training:
-            return loss
-        log_vol = self.module_.log_volume()
-        self._step_terms = (loss.detach(), log_vol.detach())
-        if self.reg:
-            loss = loss - (self.reg * self.reg_scale) * log_vol.to(loss.dtype)
-        return loss
+        return super().get_loss(y_pred, y_true, X=X, training=training)
+
+
+class RecordStepTerms(Callback):
+    """Record each training step's ``ce_loss`` and ``log_volume`` (from the step
+    dict) in the batch history; :class:`~skorch.callbacks.PassthroughScoring`
+    averages them per epoch."""
+
+    def on_batch_end(self, net, batch=None, training=None, ce_loss=None, log_volume=None, **kwargs) -> None:
+        if training and ce_loss is not None:
+            net.history.record_batch("ce_loss", ce_loss.item())
+            net.history.record_batch("log_volume", log_volume.item())
 
 
 def cosine_schedule(n_epochs: int) -> LRScheduler:

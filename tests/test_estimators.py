@@ -15,6 +15,7 @@ from skorch import NeuralNetClassifier
 
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator
 from skspro.modules import MLP, SmallCNN
+from skspro.simplex import SampledNetworks
 
 
 def small_template(**params):
@@ -200,9 +201,9 @@ def test_cnn_with_batchnorm_on_images():
     accuracy = np.mean(model.predict(X_test) == y_test)
     assert accuracy > 0.85
     # Every sampled network has its own BatchNorm statistics ...
-    member = model._members[0]
-    assert member.norm_buffers
-    means = member.norm_buffers["features.1.running_mean"]
+    group = model.networks_.groups[0]
+    assert group.norm_buffers
+    means = group.norm_buffers["features.1.running_mean"]
     assert means.shape[0] == 4 and not torch.allclose(means[0], means[1])
     with pytest.raises(ValueError, match="row shape"):
         model.predict(X_test.reshape(len(X_test), 1, 4, 16))
@@ -263,9 +264,13 @@ def test_recomputed_batchnorm_statistics_beat_the_members_on_sampled_networks():
         cnn, n_members=1, n_vertices=2, vertex_epochs=3, n_samples=6, reg=1e-2, random_state=0
     ).fit(X_train, y_train)
     own = model.predict_proba_networks(X_train)
-    shared_model = pickle.loads(pickle.dumps(model))
-    shared_model._members = [replace(m, norm_buffers={}) for m in shared_model._members]
-    shared = shared_model.predict_proba_networks(X_train)
+    networks = model.networks_
+    shared_networks = SampledNetworks(
+        networks.module,
+        [replace(g, norm_buffers={}) for g in networks.groups],
+        nonlinearity=networks.nonlinearity,
+    )
+    shared = shared_networks.predict_proba_networks(torch.as_tensor(X_train))
     nll_own = np.mean([log_loss(y_train, p, labels=range(10)) for p in own])
     nll_shared = np.mean([log_loss(y_train, p, labels=range(10)) for p in shared])
     assert nll_own < nll_shared
@@ -273,7 +278,7 @@ def test_recomputed_batchnorm_statistics_beat_the_members_on_sampled_networks():
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_all_members_in_one_wide_forward_equal_member_by_member(batch_norm):
-    """predict_proba stacks all members' networks (one forward); the per-member path is the reference."""
+    """predict_proba stacks all members' networks (one forward); member by member is the reference."""
     X, y = load_digits(return_X_y=True)
     X = (X[:300] / 16.0).astype(np.float32)
     model = ESPROClassifier(
@@ -287,16 +292,20 @@ def test_all_members_in_one_wide_forward_equal_member_by_member(batch_norm):
     deep = DeepEnsembleClassifier(small_template(max_epochs=3, module__batch_norm=batch_norm), n_members=3)
     deep.set_params(random_state=0).fit(X, y[:300])
     for estimator in (model, deep):
+        networks = estimator.networks_
+        assert len(networks._parts) == 1  # the stacked path is the one taken
         x = torch.as_tensor(X)
-        per_member = torch.cat([estimator._member_proba(m, x, reduce=False) for m in estimator._members])
-        assert len(estimator._prediction_groups()) == 1  # the stacked path is the one taken
+        per_member = torch.cat(
+            [
+                SampledNetworks(networks.module, [g], nonlinearity=networks.nonlinearity).forward(x)
+                for g in networks.groups
+            ]
+        )
         np.testing.assert_allclose(
             estimator.predict_proba_networks(X), per_member.numpy(), rtol=1e-5, atol=1e-7
         )
         np.testing.assert_allclose(
             estimator.predict_proba(X), per_member.mean(0).numpy(), rtol=1e-5, atol=1e-7
         )
-        # The stack is a cache: not pickled, rebuilt after loading.
-        assert estimator._stacked and estimator.__getstate__()["_stacked"] == {}
         restored = pickle.loads(pickle.dumps(estimator))
-        np.testing.assert_allclose(restored.predict_proba(X), estimator.predict_proba(X), rtol=1e-6)
+        np.testing.assert_array_equal(restored.predict_proba(X), estimator.predict_proba(X))

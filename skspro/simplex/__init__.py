@@ -9,24 +9,31 @@
 * :mod:`~skspro.simplex.stacked` -- S networks of a chain of standard
   layers evaluated as one wide network (the fast prediction path);
 * :mod:`~skspro.simplex.batchnorm` -- normalisation statistics per sampled
-  network.
+  network;
+* :mod:`~skspro.simplex.networks` -- :class:`SampledNetworks`, the one object
+  a fitted model predicts with.
 """
 
 from .batchnorm import norm_buffer_names, recompute_norm_statistics
 from .functional import (
     VMAP_MAX_ROWS,
+    SimplexPoints,
     StackedVertices,
     forward_networks,
     forward_networks_loop,
     module_buffers,
     module_params,
 )
+from .networks import NetworkGroup, SampledNetworks
 from .sampling import make_generator, sample_simplex_weights
 from .stacked import stacked_forward, supports_stacked
 from .volume import IncrementalLogVolume, cayley_menger_log_volume, flatten_vertices, log_volume
 
 __all__ = [
     "IncrementalLogVolume",
+    "NetworkGroup",
+    "SampledNetworks",
+    "SimplexPoints",
     "StackedVertices",
     "VMAP_MAX_ROWS",
     "cayley_menger_log_volume",

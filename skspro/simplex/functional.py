@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call, vmap
 
-from .stacked import Unsupported, _run, eval_plan, stacked_forward
+from .stacked import Unsupported, _run, eval_plan, run_single, stacked_forward
 from .volume import log_volume
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "module_buffers",
     "forward_networks",
     "forward_networks_loop",
+    "SimplexPoints",
     "VMAP_MAX_ROWS",
     "vmap_row_limit",
 ]
@@ -165,6 +166,40 @@ def _slice_buffers(
     return {name: (b[index] if name in batched else b) for name, b in buffers.items()}
 
 
+class SimplexPoints:
+    """The networks at barycentric ``weights`` of a simplex, combined on demand.
+
+    :func:`forward_networks` takes it in place of stacked parameters when
+    holding all networks at once would cost too much memory: each chunk of
+    networks is combined from the vertices when it is evaluated.
+
+    Parameters
+    ----------
+    simplex : StackedVertices
+    weights : Tensor of shape (S, n_vertices)
+    """
+
+    def __init__(self, simplex: StackedVertices, weights: torch.Tensor) -> None:
+        self.simplex, self.weights = simplex, weights
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def select(self, networks: slice) -> dict[str, torch.Tensor]:
+        """Stacked parameters ``(s, ...)`` of the networks ``networks``."""
+        return self.simplex.combine(self.weights[networks])
+
+
+def _select(params: Mapping[str, torch.Tensor] | SimplexPoints, networks: slice) -> dict[str, torch.Tensor]:
+    if isinstance(params, SimplexPoints):
+        return params.select(networks)
+    return {name: t[networks] for name, t in params.items()}
+
+
+def _n_networks(params: Mapping[str, torch.Tensor] | SimplexPoints) -> int:
+    return len(params) if isinstance(params, SimplexPoints) else next(iter(params.values())).shape[0]
+
+
 def forward_networks_loop(
     module: torch.nn.Module,
     params: Mapping[str, torch.Tensor],
@@ -178,6 +213,8 @@ def forward_networks_loop(
     ----------
     module : torch.nn.Module
         The architecture; its own parameters are not used.
+        :func:`~torch.func.functional_call` swaps the networks' parameters
+        into it while it runs, so it must not be shared between threads.
     params : dict of str to Tensor of shape (S, ...)
     buffers : dict of str to Tensor
         Buffers named in ``batched_buffers`` have a leading ``S`` axis, the
@@ -191,21 +228,14 @@ def forward_networks_loop(
     Tensor of shape (S, n_rows, ...)
         The module's raw output for every network.
     """
-    n_networks = next(iter(params.values())).shape[0]
     outputs = []
-    for s in range(n_networks):
+    for s in range(_n_networks(params)):
         p = {name: t[s] for name, t in params.items()}
         outputs.append(functional_call(module, (p, _slice_buffers(buffers, batched_buffers, s)), (x,)))
     return torch.stack(outputs)
 
 
-def _forward_networks_vmap(
-    module: torch.nn.Module,
-    params: Mapping[str, torch.Tensor],
-    buffers: Mapping[str, torch.Tensor],
-    x: torch.Tensor,
-    batched_buffers: frozenset[str],
-) -> torch.Tensor:
+def _forward_networks_vmap(module, params, buffers, x, batched_buffers) -> torch.Tensor:
     buffer_dims = {name: (0 if name in batched_buffers else None) for name in buffers}
 
     def one(p, b):
@@ -214,20 +244,58 @@ def _forward_networks_vmap(
     return vmap(one, in_dims=(0, buffer_dims), randomness="different")(dict(params), dict(buffers))
 
 
+def _forward_chain_loop(steps, params, buffers, x, batched_buffers) -> torch.Tensor:
+    """One network at a time through the chain's plain layer calls: the numbers
+    of the functional loop, without the per-call cost of ``functional_call``
+    and without touching the module."""
+    outputs = []
+    for s in range(_n_networks(params)):
+        p = {name: t[s] for name, t in params.items()}
+        outputs.append(run_single(steps, p, _slice_buffers(buffers, batched_buffers, s), x))
+    return torch.stack(outputs)
+
+
 def _chunks(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
 
+def _evaluate(method, module, steps, params, buffers, x, batched) -> torch.Tensor:
+    """One chunk of networks on one chunk of rows, by ``method``, with the fallbacks of ``"auto"``.
+
+    ``"auto"`` here is already resolved by row count: ``"auto-small"`` tries
+    the stacked form, then vmap; ``"auto-large"`` the chain loop, then the
+    functional loop.
+    """
+    if method in ("stacked", "auto-small") and steps is not None:
+        try:
+            return _run(steps, params, buffers, x, batched)
+        except Unsupported:  # a shape without a stacked form (e.g. Linear on 3-D inputs)
+            if method == "stacked":
+                raise
+    if method == "auto-large" and steps is not None:
+        return _forward_chain_loop(steps, params, buffers, x, batched)
+    if method in ("vmap", "auto-small"):
+        try:
+            return _forward_networks_vmap(module, params, buffers, x, batched)
+        except RuntimeError:
+            # Some kernels refuse batched inputs (e.g. cuDNN BatchNorm on
+            # large batches); "auto" falls back to the loop.
+            if method == "vmap":
+                raise
+    return forward_networks_loop(module, params, buffers, x, batched)
+
+
 def forward_networks(
     module: torch.nn.Module,
-    params: Mapping[str, torch.Tensor],
+    params: Mapping[str, torch.Tensor] | SimplexPoints,
     buffers: Mapping[str, torch.Tensor],
     x: torch.Tensor,
     *,
     batched_buffers: frozenset[str] = frozenset(),
     method: str = "auto",
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    reduce: bool = False,
     network_chunk: int = 32,
     row_chunk: int = 4096,
 ) -> torch.Tensor:
@@ -236,10 +304,15 @@ def forward_networks(
     Parameters
     ----------
     module : torch.nn.Module
-        The architecture, used through ``functional_call`` and never changed.
-        Put it in the mode you need (``eval()`` for prediction) beforehand.
-    params : dict of str to Tensor of shape (S, ...)
-        Stacked parameters of the ``S`` networks.
+        The architecture, never changed; put it in the mode you need
+        (``eval()`` for prediction) beforehand. The vmap and loop paths swap
+        the networks' parameters into it while they run
+        (:func:`~torch.func.functional_call`), so one module must not be
+        used by two threads at once (:class:`SampledNetworks` keeps private
+        copies); the stacked paths only read its structure.
+    params : dict of str to Tensor of shape (S, ...), or SimplexPoints
+        Stacked parameters of the ``S`` networks, or a simplex and the
+        barycentric weights of its networks (combined chunk by chunk).
     buffers : dict of str to Tensor
         Buffers (BatchNorm statistics, ...); those named in
         ``batched_buffers`` have a leading ``S`` axis.
@@ -249,60 +322,51 @@ def forward_networks(
         ``"stacked"`` evaluates a chunk of networks as one wide network
         (:mod:`~skspro.simplex.stacked`; chains of standard layers in eval
         mode only), ``"vmap"`` in one vectorised call of any module,
-        ``"loop"`` one network at a time. ``"auto"`` uses the stacked form,
-        else vmap, for row chunks of at most :func:`vmap_row_limit` rows, and
-        the loop for larger chunks or where vmap is refused. All give the
-        same numbers up to floating-point rounding (tested).
+        ``"loop"`` one network at a time through ``functional_call``.
+        ``"auto"``: for row chunks of at most :func:`vmap_row_limit` rows the
+        stacked form, else vmap; for larger chunks one network at a time,
+        through the chain's plain layers where the module is a chain, else
+        ``functional_call``. All give the same numbers up to floating-point
+        rounding (tested).
     transform : callable, optional
         Applied to every chunk of outputs (e.g. softmax), before chunks are
         joined, so that only transformed outputs are kept.
+    reduce : bool, default=False
+        Return the sum over the networks, ``(n_rows, ...)``, summed chunk by
+        chunk, instead of every network's output.
     network_chunk : int, default=32
-        At most this many networks' parameters are live at once with vmap.
+        At most this many networks are evaluated (and, for
+        :class:`SimplexPoints`, combined) at once: memory is bounded in
+        ``S``.
     row_chunk : int, default=4096
-        At most this many rows are evaluated per call.
+        At most this many rows are evaluated per call: memory is bounded in
+        the number of rows.
 
     Returns
     -------
-    Tensor of shape (S, n_rows, ...)
+    Tensor of shape (S, n_rows, ...), or (n_rows, ...) with ``reduce``
     """
     if method not in ("auto", "stacked", "vmap", "loop"):
         raise ValueError(f"method must be 'auto', 'stacked', 'vmap' or 'loop', got {method!r}.")
     batched_buffers = frozenset(batched_buffers)
-    n_networks = next(iter(params.values())).shape[0]
-    n_rows = x.shape[0]
-    limit = vmap_row_limit(module, x.device)
-    row_outputs = []
     steps = eval_plan(module) if method in ("auto", "stacked") else None
-    stacked = method == "stacked" or (method == "auto" and steps is not None)
-    for rows in _chunks(n_rows, row_chunk):
-        xr = x[rows]
-        small = xr.shape[0] <= limit
-        use_stacked = method == "stacked" or (method == "auto" and stacked and small)
-        use_vmap = method == "vmap" or (method == "auto" and not use_stacked and small)
-        chunked = use_stacked or use_vmap
-        net_outputs = []
-        for nets in _chunks(n_networks, network_chunk if chunked else n_networks):
-            p = {name: t[nets] for name, t in params.items()}
-            b = _slice_buffers(buffers, batched_buffers, nets)
-            out = None
-            if use_stacked:
-                try:
-                    if steps is None:  # method="stacked" on a module without a wide form: say why
-                        stacked_forward(module, p, b, xr, batched_buffers)
-                    out = _run(steps, p, b, xr, batched_buffers)
-                except Unsupported:
-                    if method == "stacked":
-                        raise
-            if use_vmap or (out is None and use_stacked):
-                try:
-                    out = _forward_networks_vmap(module, p, b, xr, batched_buffers)
-                except RuntimeError:
-                    # Some kernels refuse batched inputs (e.g. cuDNN BatchNorm
-                    # on large batches); "auto" falls back to the loop.
-                    if method == "vmap":
-                        raise
-            if out is None:
-                out = forward_networks_loop(module, p, b, xr, batched_buffers)
-            net_outputs.append(transform(out) if transform is not None else out)
-        row_outputs.append(torch.cat(net_outputs, dim=0))
-    return torch.cat(row_outputs, dim=1)
+    if method == "stacked" and steps is None:
+        stacked_forward(module, _select(params, slice(0, 1)), buffers, x[:1], batched_buffers)  # says why
+    limit = vmap_row_limit(module, x.device)
+    outputs = []
+    for nets in _chunks(_n_networks(params), network_chunk):
+        p, b = _select(params, nets), _slice_buffers(buffers, batched_buffers, nets)
+        row_outputs = []
+        for rows in _chunks(x.shape[0], row_chunk):
+            chosen = (
+                method
+                if method != "auto"
+                else ("auto-small" if rows.stop - rows.start <= limit else "auto-large")
+            )
+            out = _evaluate(chosen, module, steps, p, b, x[rows], batched_buffers)
+            row_outputs.append(transform(out) if transform is not None else out)
+        out = row_outputs[0] if len(row_outputs) == 1 else torch.cat(row_outputs, dim=1)
+        outputs.append(out.sum(0) if reduce else out)
+    if len(outputs) == 1:
+        return outputs[0]
+    return torch.stack(outputs).sum(0) if reduce else torch.cat(outputs)

@@ -338,3 +338,29 @@ def _run(
         else:  # element-wise
             wide = _Wide(layer(wide.tensor), wide.layout, S)
     return wide.as_stacked()
+
+
+def run_single(
+    steps: list[tuple[str, nn.Module]],
+    params: Mapping[str, torch.Tensor],
+    buffers: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+) -> torch.Tensor:
+    """Evaluate one network of a chain read by :func:`_plan` with its own parameters.
+
+    The same layer calls as the module's own forward (so the same numbers
+    as :func:`torch.func.functional_call`), without swapping anything into
+    the module: safe while other threads use it.
+    """
+    for target, layer in steps:
+        weight, bias = params.get(f"{target}.weight"), params.get(f"{target}.bias")
+        if isinstance(layer, nn.Linear):
+            x = F.linear(x, weight, bias)
+        elif isinstance(layer, nn.Conv2d):
+            x = F.conv2d(x, weight, bias, layer.stride, layer.padding, layer.dilation, layer.groups)
+        elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+            mean, var = buffers.get(f"{target}.running_mean"), buffers.get(f"{target}.running_var")
+            x = F.batch_norm(x, mean, var, weight, bias, False, 0.0, layer.eps)
+        else:  # element-wise, pooling, flatten: no parameters
+            x = layer(x)
+    return x
