@@ -227,6 +227,10 @@ class SampledNetworks:
         """
         transform = self._to_proba if proba else None
         x = x.to(self.device)
+        # OpenMP's and MKL's thread counts are per thread: a thread's first
+        # call runs with the libraries' default, not torch's setting, and
+        # rounds differently. Every calling thread computes as the main one.
+        torch.set_num_threads(torch.get_num_threads())
         outputs = []
         with torch.no_grad(), self._borrowed_module() as module:
             for part in self._parts:

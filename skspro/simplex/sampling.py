@@ -10,9 +10,13 @@ __all__ = ["make_generator", "sample_simplex_weights"]
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed``.
 
-    All randomness of skspro flows through generators made here from integer
-    seeds drawn by the estimator's ``random_state``; the global torch RNG is
-    never seeded by library code.
+    The randomness skspro draws itself (sample points, start points of
+    vertices, the networks sampled per training step) flows through
+    generators made here from integer seeds derived from the estimator's
+    ``random_state``. What the user's module and skorch draw from torch's
+    global generators (initialisation, dropout, shuffling) runs inside
+    ``skspro._members.seeded_torch``, which forks those generators, seeds the
+    fork from the same integer seeds and restores the caller's state after.
     """
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
