@@ -129,22 +129,25 @@ def bench_training(name, spec, settings, device, X, y):
     return rows, fitted
 
 
-def bench_prediction(name, model, settings, device, X):
-    member = model._members[0]
-    module = member.net.module_.eval()
-    dev = torch.device(device)
-    params = member.sample_params(slice(None), dev)
-    buffers = member.sample_buffers(slice(None), dev)
-    batched = frozenset(member.norm_buffers)
-    n_networks = len(member.sample_weights)
+def bench_prediction(name, model, settings, device, X, batches=None):
+    """predict_proba over all of ``model``'s sampled networks against a Python loop over them.
+
+    The paths of :func:`~skspro.simplex.forward_networks` are timed on the
+    fitted networks object (its single part: one member, or all members
+    stacked), each on its own; ``predict_proba`` is the whole call
+    (validation, every path decision, the float64 softmax and the mean).
+    """
+    networks = model.networks_
+    (part,) = networks._parts
+    module, params, buffers, batched = networks.module, part.params, part.buffers, part.batched
     one = {n: p[0] for n, p in params.items()}
     one_buffers = {n: (b[0] if n in batched else b) for n, b in buffers.items()}
-    networks = ready_networks(member, dev)
+    ready = ready_networks(model)
     rows = []
-    for batch in settings["predict_batches"]:
+    for batch in batches or settings["predict_batches"]:
         x_np = X[np.arange(batch) % len(X)]
         x = torch.as_tensor(x_np, device=device)
-        repeats = settings["repeats"]
+        repeats = settings["repeats"] if batch <= 4096 else max(2, settings["repeats"] // 2)
 
         def single(x=x):
             with torch.no_grad():
@@ -159,46 +162,52 @@ def bench_prediction(name, model, settings, device, X):
 
         def python_loop(x=x):
             with torch.no_grad():
-                for network in networks:
+                for network in ready:
                     network(x)
 
-        t_one = median_time(single, device, repeats)
-        t_python = median_time(python_loop, device, repeats)
-        t_loop = median_time(path("loop"), device, repeats)
-        try:
-            t_stacked = median_time(path("stacked"), device, repeats)
-        except (Unsupported, RuntimeError) as error:  # recorded as NaN, the reason printed
-            print(f"stacked path failed at batch {batch}: {error}", flush=True)
-            t_stacked = float("nan")
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-        try:
-            t_vmap = median_time(path("vmap"), device, repeats)
-        except RuntimeError as error:  # recorded, not hidden: see the JSON
-            print(f"vmap failed at batch {batch}: {error}", flush=True)
-            t_vmap = float("nan")
-        t_auto = median_time(path("auto"), device, repeats)
-        t_predict = median_time(lambda x_np=x_np: model.predict_proba(x_np), device, repeats)
+        times = {"one_network_s": median_time(single, device, repeats)}
+        times["python_loop_s"] = median_time(python_loop, device, repeats)
+        for label, method in (("functional_loop_s", "loop"), ("stacked_s", "stacked"), ("vmap_s", "vmap")):
+            if batch > 4096 and method != "loop":
+                times[label] = float("nan")  # the auto path never takes them at this size
+                continue
+            try:
+                times[label] = median_time(path(method), device, repeats)
+            except (Unsupported, RuntimeError) as error:  # recorded as NaN, the reason printed
+                print(f"{method} path failed at batch {batch}: {error}", flush=True)
+                times[label] = float("nan")
+                if device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+        times["predict_proba_s"] = median_time(lambda x_np=x_np: model.predict_proba(x_np), device, repeats)
         rows.append(
             {
                 "model": name,
                 "batch": batch,
-                "S": n_networks,
-                "one_network_s": t_one,
-                "flop_limit_s": n_networks * t_one,
-                "python_loop_s": t_python,
-                "functional_loop_s": t_loop,
-                "vmap_s": t_vmap,
-                "stacked_s": t_stacked,
-                "auto_s": t_auto,
-                "predict_proba_s": t_predict,
-                "predict_proba_over_flop_limit": t_predict / (n_networks * t_one),
-                "python_loop_over_predict_proba": t_python / t_predict,
-                "python_loop_over_vmap": t_python / t_vmap,
-                "python_loop_over_stacked": t_python / t_stacked,
+                "S": networks.n_networks,
+                **times,
+                "flop_limit_s": networks.n_networks * times["one_network_s"],
+                "predict_proba_over_flop_limit": times["predict_proba_s"]
+                / (networks.n_networks * times["one_network_s"]),
+                "python_loop_over_predict_proba": times["python_loop_s"] / times["predict_proba_s"],
+                "python_loop_over_stacked": times["python_loop_s"] / times["stacked_s"],
             }
         )
         print(rows[-1], flush=True)
+    return rows
+
+
+def prediction_only(settings, device) -> list[dict]:
+    """The prediction table alone, on the models of ``settings["prediction_models"]``:
+    one member with ``n_samples`` networks each, trained briefly (speed does not
+    depend on how well)."""
+    rows = []
+    for name, spec in settings["prediction_models"].items():
+        X, y = make_data(spec, settings["n_rows"])
+        net = make_net(spec, {**settings, "base_epochs": 1}, device)
+        model = ESPROClassifier(
+            net, n_members=1, n_vertices=2, vertex_epochs=1, n_samples=settings["n_samples"], random_state=0
+        ).fit(X, y)
+        rows += bench_prediction(name, model, settings, device, X, settings["prediction_batches"])
     return rows
 
 
@@ -255,7 +264,10 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument(
-        "--only", choices=["all", "training"], default="all", help="training: the epoch ratios alone"
+        "--only",
+        choices=["all", "training", "prediction"],
+        default="all",
+        help="training: the epoch ratios alone; prediction: predict_proba vs a Python loop alone",
     )
     parser.add_argument("--out", default=None, help="folder for results (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -268,8 +280,13 @@ def main(argv=None) -> int:
         settings["models"] = {"mlp": {"kind": "mlp", "input_dim": 16, "hidden_units": [32]}}
     training, prediction, memory = [], [], []
     training_only = args.only == "training"
-    fit_times = [] if args.quick or training_only else bench_fit_time(settings, args.device)
-    for name, spec in settings["models"].items():
+    if args.quick:
+        settings.update(prediction_batches=[1, 32], prediction_models=settings["models"])
+    if args.only == "prediction":
+        prediction = prediction_only(settings, args.device)
+    models = {} if args.only == "prediction" else settings["models"]
+    fit_times = [] if args.quick or args.only != "all" else bench_fit_time(settings, args.device)
+    for name, spec in models.items():
         X, y = make_data(spec, settings["n_rows"])
         rows, fitted = bench_training(name, spec, settings, args.device, X, y)
         training += rows
@@ -286,14 +303,12 @@ def main(argv=None) -> int:
         "memory": memory,
         "fit_time": fit_times,
     }
-    markdown = (
-        f"# Speed benchmark ({args.device})\n\n"
-        + "\n".join(f"- {k}: {v}" for k, v in env.items())
-        + "\n\n## Vertex epoch vs base epoch\n\n"
-        + markdown_table(
+    markdown = f"# Speed benchmark ({args.device})\n\n" + "\n".join(f"- {k}: {v}" for k, v in env.items())
+    markdown += "\n"
+    if training:
+        markdown += "\n## Vertex epoch vs base epoch\n\n" + markdown_table(
             training, ["model", "train_sampling", "M", "step", "base_epoch_s", "vertex_epoch_s", "ratio"]
         )
-    )
     if prediction:
         markdown += "\n## Prediction with S sampled networks\n\n" + markdown_table(
             prediction,
@@ -321,7 +336,7 @@ def main(argv=None) -> int:
             memory, ["model", "rows", "S", "peak_extra_MiB", "all_outputs_MiB", "one_network_params_MiB"]
         )
     suffix = "quick" if args.quick else args.device.replace(":", "")
-    suffix += "-training" if training_only else ""
+    suffix += f"-{args.only}" if args.only != "all" else ""
     name = f"speed-{suffix}"
     if args.out:
         out = Path(args.out)

@@ -54,12 +54,17 @@ class _Complex:
     """The grown state of a complex: all vertices (modes first) and the
     curves recorded per connector. Each method returns a new one."""
 
+    modes: tuple[NeuralNet, ...]
     vertices: StackedVertices
-    n_modes: int
+    seed: int
     log_volumes: tuple[float, ...] = ()
     heights: tuple[float, ...] = ()
     start_heights: tuple[float, ...] = ()
     histories: tuple = ()
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.modes)
 
     @property
     def n_connectors(self) -> int:
@@ -347,16 +352,10 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         pool = StackedVertices.from_module(nets[0].module_).to("cpu")
         for net in nets[1:]:
             pool = pool.append(module_params(net.module_))
-        grown = self._grow(_Complex(pool, len(nets)), nets, data.X, y_encoded, seed, self.n_connectors)
-        state = self._fitted_state(grown, nets, data.X, y_encoded, seed)
-        vars(self).update(
-            state,
-            estimators_=nets,
-            classes_=classes,
-            _input_shape=data.input_shape,
-            _connector_seed=seed,
-            fit_time_=time.perf_counter() - start,
-        )
+        grown = self._grow(_Complex(tuple(nets), pool, seed), data.X, y_encoded, self.n_connectors)
+        state = self._fitted_state(grown, data.X, y_encoded)
+        vars(self).update(state, classes_=classes, _input_shape=data.input_shape)
+        self.fit_time_ = time.perf_counter() - start
         return self
 
     def _modes(self, data, y) -> tuple[list[NeuralNet], np.ndarray, np.ndarray, int]:
@@ -390,33 +389,26 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         check_output_size(nets[0], data.X, classes)
         return nets, classes, y_encoded, seed
 
-    def _grow(
-        self,
-        grown: _Complex,
-        nets: list[NeuralNet],
-        X: np.ndarray,
-        y: np.ndarray,
-        seed: int,
-        n_total: int,
-        stop_ratio: float | None = None,
-    ) -> _Complex:
+    def _grow(self, grown: _Complex, X, y, n_total: int, stop_ratio: float | None = None) -> _Complex:
         """Train connectors until there are ``n_total``, or until one from the
         second on has a relative height below ``stop_ratio``; a new complex."""
-        spec, buffers = self._spec(), module_buffers(nets[0].module_)
+        spec, buffers = self._spec(), module_buffers(grown.modes[0].module_)
         scale, reg_scale = grown.mode_scale(), grown.reg_scale()
         for j in range(grown.n_connectors, n_total):
             start = time.perf_counter()
+            seed, faces = vertex_seed(grown.seed, j), grown.faces()
+            where = f"connector {j + 1}"
             trained = train_vertex(
-                nets[0],
+                grown.modes[0],
                 grown.vertices,
                 buffers,
                 X,
                 y,
-                vertex_seed(seed, j),
+                seed,
                 spec,
-                faces=grown.faces(),
+                faces=faces,
                 reg_scale=reg_scale,
-                where=f"connector {j + 1}",
+                where=where,
             )
             flat = trained.flat().to(trained.start)
             per_simplex = torch.stack([face(flat) for face in trained.faces])
@@ -441,11 +433,11 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 break
         return grown
 
-    def _fitted_state(self, grown: _Complex, nets: list[NeuralNet], X, y, seed: int) -> dict:
+    def _fitted_state(self, grown: _Complex, X, y) -> dict:
         """Every fitted attribute that depends on the complex: its curves, the
         prediction networks and their scores (nothing is assigned here)."""
-        n_modes, pool = grown.n_modes, grown.vertices
-        weights = self._prediction_weights(grown, seed)
+        nets, n_modes, pool = grown.modes, grown.n_modes, grown.vertices
+        weights = self._prediction_weights(grown)
         if grown.n_connectors == 0:  # the modes themselves, each with its own statistics
             norm_buffers = _mode_norm_buffers(nets)
         else:
@@ -468,6 +460,9 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
             mode_loss, mode_accuracy = _network_scores(networks_of(nets[0], [mode_group]), X, y)
         log_volumes = np.array(grown.log_volumes, dtype=np.float64)
         return {
+            "_complex": grown,
+            "estimators_": list(nets),
+            "_connector_seed": grown.seed,
             "vertices_": pool,
             "simplices_": [tuple(face) for face in grown.faces()],
             "log_volumes_": log_volumes,
@@ -484,27 +479,17 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
             "mode_train_accuracy_": mode_accuracy,
         }
 
-    def _prediction_weights(self, grown: _Complex, seed: int) -> torch.Tensor:
+    def _prediction_weights(self, grown: _Complex) -> torch.Tensor:
         """``n_samples`` uniform points of every simplex (the modes, without connectors)."""
         n_modes = grown.n_modes
         if grown.n_connectors == 0:
             return torch.eye(n_modes)
-        generator = make_generator(vertex_seed(seed, 10_000))
+        generator = make_generator(vertex_seed(grown.seed, 10_000))
         weights = torch.zeros((n_modes * self.n_samples, grown.vertices.n_vertices))
         for i, face in enumerate(grown.faces()):
             points = sample_simplex_weights(len(face), self.n_samples, generator)
             weights[i * self.n_samples : (i + 1) * self.n_samples, face] = points
         return weights
-
-    def _fitted_complex(self) -> _Complex:
-        return _Complex(
-            self.vertices_,
-            len(self.estimators_),
-            tuple(self.log_volumes_),
-            tuple(self.relative_heights_),
-            tuple(self.start_relative_heights_),
-            tuple(self.connector_histories_),
-        )
 
     # --------------------------------------------------------- measurements
     def path_metrics(self, X, y, *, start: int = 0, end: int = 1, n_points: int = 11) -> pd.DataFrame:
@@ -619,11 +604,8 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         x = validate_predict_data(self, X).numpy()
         y_encoded = self._encode(y, self.classes_)
         already = self.n_connectors_
-        nets, seed = self.estimators_, self._connector_seed
-        grown = self._grow(
-            self._fitted_complex(), nets, x, y_encoded, seed, max_connectors, stop_ratio=collapse_ratio
-        )
-        state = self._fitted_state(grown, nets, x, y_encoded, seed)
+        grown = self._grow(self._complex, x, y_encoded, max_connectors, stop_ratio=collapse_ratio)
+        state = self._fitted_state(grown, x, y_encoded)
         low = np.flatnonzero(state["relative_heights_"][max(already, 1) :] < collapse_ratio)
         vars(self).update(state, collapse_at_=int(low[0] + max(already, 1) + 1) if len(low) else None)
         return self
@@ -657,19 +639,24 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
     def _restore(self, members: list[Member], extra: dict | None) -> None:
         """Set the fitted state from a file's member and modes (histories are not stored)."""
         nets, fields, member = extra["modes"], extra["fields"], members[0]
-        grown = _Complex(member.simplex, len(nets))
+        arrays = {name: np.asarray(fields[name], dtype=np.float64) for name in _STORED_ARRAYS}
+        curves = [
+            tuple(arrays[name]) for name in ("log_volumes_", "relative_heights_", "start_relative_heights_")
+        ]
+        grown = _Complex(tuple(nets), member.simplex, fields["connector_seed"], *curves)
         group = NetworkGroup(
             member.simplex, member.sample_weights, module_buffers(nets[0].module_), member.norm_buffers
         )
         vars(self).update(
-            {name: np.asarray(fields[name], dtype=np.float64) for name in _STORED_ARRAYS},
+            arrays,
+            _complex=grown,
             estimators_=nets,
             vertices_=member.simplex,
             networks_=networks_of(nets[0], [group]),
             sample_weights_=member.sample_weights.numpy(),
-            simplices_=[tuple(face) for face in grown.faces(fields["n_connectors"])],
-            n_connectors_=fields["n_connectors"],
-            _connector_seed=fields["connector_seed"],
+            simplices_=[tuple(face) for face in grown.faces()],
+            n_connectors_=grown.n_connectors,
+            _connector_seed=grown.seed,
             connector_histories_=[],
         )
 

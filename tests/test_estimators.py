@@ -222,29 +222,6 @@ def test_single_class_raises(wine):
         small_espro().fit(X_train, np.zeros(len(X_train)))
 
 
-@pytest.mark.parametrize(
-    "params, match",
-    [
-        ({"n_vertices": -1}, "n_vertices"),
-        ({"n_samples": 0}, "n_samples"),
-        ({"reg": -1.0}, "reg"),
-        ({"n_members": 0}, "n_members"),
-        ({"train_sampling": "half"}, "train_sampling"),
-    ],
-)
-def test_parameters_out_of_range_raise(wine, params, match):
-    X_train, _, y_train, _ = wine
-    with pytest.raises(ValueError, match=match):
-        small_espro(**params).fit(X_train, y_train)
-
-
-def test_parallel_members_equal_sequential(wine):
-    X_train, X_test, y_train, _ = wine
-    sequential = small_espro(n_jobs=1).fit(X_train, y_train).predict_proba(X_test)
-    parallel = small_espro(n_jobs=2).fit(X_train, y_train).predict_proba(X_test)
-    np.testing.assert_allclose(parallel, sequential, rtol=1e-5, atol=1e-6)
-
-
 def test_full_sampling_trains_too(wine):
     X_train, X_test, y_train, y_test = wine
     model = small_espro(train_sampling="full", n_train_samples=3).fit(X_train, y_train)

@@ -106,6 +106,7 @@ def test_bad_prediction_data_gets_a_clear_error(wine, estimator_class):
         (ESPROClassifier, {"n_samples": 0}, "n_samples"),
         (ESPROClassifier, {"reg": -0.1}, "reg"),
         (ESPROClassifier, {"n_members": 0}, "n_members"),
+        (ESPROClassifier, {"train_sampling": "half"}, "train_sampling"),
         (DeepEnsembleClassifier, {"n_members": 1.5}, "n_members"),
         (SPROConnector, {"n_connectors": -1}, "n_connectors"),
         (SPROConnector, {"n_modes": 0}, "n_modes"),

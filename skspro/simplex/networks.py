@@ -120,10 +120,6 @@ def _group_part(group: NetworkGroup, limit: int) -> _Part:
     return _Part(params, {**group.buffers, **group.norm_buffers}, frozenset(group.norm_buffers))
 
 
-def _identity(outputs: torch.Tensor) -> torch.Tensor:
-    return outputs
-
-
 class SampledNetworks:
     """The networks a fitted model predicts with, ready on one device.
 
@@ -175,7 +171,7 @@ class SampledNetworks:
             raise ValueError("SampledNetworks needs at least one group, each with at least one network.")
         self.device = torch.device(device)
         self.groups = tuple(groups)
-        self.nonlinearity = nonlinearity if nonlinearity is not None else _identity
+        self.nonlinearity = nonlinearity
         self.module = copy.deepcopy(module).to(self.device).eval()
         self._parts = self._build_parts()
         self._spare_modules: queue.SimpleQueue = queue.SimpleQueue()
@@ -191,11 +187,6 @@ class SampledNetworks:
     def n_networks(self) -> int:
         """Number of networks."""
         return sum(len(g) for g in self.groups)
-
-    @property
-    def group_sizes(self) -> list[int]:
-        """Networks per group, in order."""
-        return [len(g) for g in self.groups]
 
     @contextlib.contextmanager
     def _borrowed_module(self) -> Iterator[torch.nn.Module]:
@@ -254,7 +245,8 @@ class SampledNetworks:
         return total
 
     def _to_proba(self, outputs: torch.Tensor) -> torch.Tensor:
-        return self.nonlinearity(outputs.to(torch.float64))
+        outputs = outputs.to(torch.float64)
+        return outputs if self.nonlinearity is None else self.nonlinearity(outputs)
 
     def predict_proba(self, x: torch.Tensor) -> np.ndarray:
         """Mean probabilities over all networks, ``(n_rows, n_classes)`` (one host copy)."""
@@ -283,10 +275,6 @@ class SampledNetworks:
                 modules.append(network)
         return modules
 
-    def to(self, device: str | torch.device) -> SampledNetworks:
-        """The same networks, evaluated on ``device``."""
-        return SampledNetworks(self.module, self.groups, nonlinearity=self.nonlinearity, device=device)
-
     def __getstate__(self) -> dict:
         # The recipe only: derived tensors and the module pool are rebuilt.
         return {
@@ -303,6 +291,4 @@ class SampledNetworks:
         self.__init__(state["module"], state["groups"], nonlinearity=state["nonlinearity"], device=device)
 
     def __repr__(self) -> str:
-        return (
-            f"SampledNetworks(n_networks={self.n_networks}, groups={self.group_sizes}, device={self.device})"
-        )
+        return f"SampledNetworks({self.n_networks} networks in {len(self.groups)} groups on {self.device})"
