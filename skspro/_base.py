@@ -43,7 +43,7 @@ class NetworksPredictorMixin:
             uncertainty (e.g. mutual information).
         """
         x = validate_predict_data(self, X)
-        return self.networks_.predict_proba_networks(x)
+        return _finite(self.networks_.predict_proba_networks(x))
 
     def predict_proba(self, X) -> np.ndarray:
         """Mean class probabilities over all sampled networks.
@@ -59,7 +59,7 @@ class NetworksPredictorMixin:
             estimator: the sample points were drawn once, at fit.
         """
         x = validate_predict_data(self, X)
-        return self.networks_.predict_proba(x)
+        return _finite(self.networks_.predict_proba(x))
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of the ensemble for each row.
@@ -86,6 +86,20 @@ class NetworksPredictorMixin:
         tags.input_tags.three_d_array = True
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _finite(proba: np.ndarray) -> np.ndarray:
+    """``proba``, or an error naming the rows whose probabilities are not finite
+    (never a silent ``classes_[0]`` from ``argmax`` over NaN)."""
+    bad = ~np.isfinite(proba).reshape(-1, proba.shape[-2], proba.shape[-1]).all(axis=(0, 2))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"The networks' outputs are not finite for {len(rows)} rows (first: row {rows[0]}): the "
+            "inputs are probably too large for the networks (values near float32's limit overflow "
+            "inside them). Scale the features (e.g. StandardScaler) or check these rows."
+        )
+    return proba
 
 
 class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):

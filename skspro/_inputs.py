@@ -8,6 +8,7 @@ checked, so fitted state is assigned by the caller, once, at the end of fit.
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +24,7 @@ from .modules import MLP
 
 __all__ = [
     "FitData",
+    "check_copyable",
     "check_output_size",
     "default_estimator",
     "draw_seeds",
@@ -87,6 +89,18 @@ def _numeric_input():
         raise
 
 
+def _as_float32(estimator, X: np.ndarray) -> np.ndarray:
+    """``X`` as contiguous float32; values beyond float32's range are refused (they would become inf)."""
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X32).all():
+        row = int(np.flatnonzero(~np.isfinite(X32.reshape(len(X32), -1)).all(1))[0])
+        raise ValueError(
+            f"X has values beyond float32's range (about 3.4e38; e.g. in row {row}), which "
+            f"{type(estimator).__name__} computes in. Scale the features first (e.g. StandardScaler)."
+        )
+    return X32
+
+
 class FitData(NamedTuple):
     """Validated training data: float32 ``X``, encoded ``y``, the classes and the row shape."""
 
@@ -117,7 +131,7 @@ def validate_fit_data(estimator, X, y) -> FitData:
             f"{type(estimator).__name__} needs samples of at least 2 classes in y; got only class "
             f"{encoder.classes_[0]!r}. Check the labels (or the split that produced them)."
         )
-    return FitData(np.ascontiguousarray(X, dtype=np.float32), y_encoded, encoder.classes_, X.shape[1:])
+    return FitData(_as_float32(estimator, X), y_encoded, encoder.classes_, X.shape[1:])
 
 
 def validate_predict_data(estimator, X) -> torch.Tensor:
@@ -131,6 +145,7 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
         and X.shape[0] >= 1
         and X.shape[1:] == input_shape
         and not hasattr(estimator, "feature_names_in_")
+        and X.dtype == np.float32
         and np.isfinite(X).all()
     ):
         # What validate_data would accept unchanged, checked in a few
@@ -145,14 +160,18 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
             f"X has row shape {X.shape[1:]}, but {type(estimator).__name__} was fitted on rows of shape "
             f"{input_shape}. Pass inputs shaped like the training data."
         )
-    return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+    return torch.as_tensor(_as_float32(estimator, X))
 
 
 def member_template(estimator, input_shape: tuple, n_classes: int, owner: str) -> NeuralNet:
     """The skorch template of a member: a clone of ``estimator`` (or the
     default), with skspro's MLP sized for the data unless the user set it."""
-    if estimator is not None and not isinstance(estimator, NeuralNet):
-        raise ValueError(f"{owner} needs a skorch net template here, got {type(estimator).__name__}.")
+    if estimator is not None and not isinstance(estimator, NeuralNetClassifier):
+        raise ValueError(
+            f"{owner} needs a skorch NeuralNetClassifier template (any module, criterion, optimizer), got "
+            f"{type(estimator).__name__}. Wrap the module in skorch.NeuralNetClassifier, or pass None for "
+            "skspro.default_estimator()."
+        )
     template = default_estimator() if estimator is None else clone(estimator)
     params = template.get_params(deep=False)
     if params.get("module") is MLP:
@@ -162,19 +181,56 @@ def member_template(estimator, input_shape: tuple, n_classes: int, owner: str) -
 
 
 def check_output_size(net: NeuralNet, X: np.ndarray, classes: np.ndarray) -> None:
-    """Fail before any training if the module's output does not fit the classes."""
+    """Fail before any training if the module cannot run on ``X`` or its
+    outputs do not fit the classes and the criterion (one forward on 2 rows)."""
     module = net.module_
     was_training = module.training
     module.eval()
+    x = torch.as_tensor(X[:2], device=net.device or "cpu")
     try:
         with torch.no_grad():
-            out = module(torch.as_tensor(X[:2], device=net.device or "cpu"))
+            out = module(x)
+    except Exception as error:
+        raise ValueError(
+            f"The module's forward fails on the first rows of X (shape {tuple(x.shape)}): "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}. Check that the "
+            "module's input size fits X (for skspro's MLP: "
+            f"estimator__module__input_dim={int(np.prod(X.shape[1:]))}) and that X has the shape the "
+            "module expects (images as (n, channels, height, width))."
+        ) from error
     finally:
         module.train(was_training)
-    n_out = out.shape[-1] if isinstance(out, torch.Tensor) else None
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or n_out != len(classes):
+    expected = (len(x), len(classes))
+    if not isinstance(out, torch.Tensor):
         raise ValueError(
-            f"The module returns {n_out} outputs per row but y has {len(classes)} classes "
-            f"({list(classes)[:10]}). Make the module's last layer produce "
-            f"{len(classes)} outputs (e.g. set estimator__module__n_classes)."
+            f"The module returns a {type(out).__name__}, not a tensor: its forward must return one tensor of "
+            f"shape (n_rows, n_classes) = {expected} (a tuple's first element, for example)."
         )
+    if tuple(out.shape) != expected:
+        raise ValueError(
+            f"The module returns outputs of shape {tuple(out.shape)} for {len(x)} rows, but y has "
+            f"{len(classes)} classes ({np.asarray(classes)[:10].tolist()}): it must return "
+            f"(n_rows, n_classes) = {expected}. Make its last layer produce {len(classes)} outputs (e.g. set "
+            "estimator__module__n_classes)."
+        )
+    if isinstance(net.criterion_, torch.nn.NLLLoss):
+        sums = out.double().sum(1)
+        if bool((out < 0).any()) or not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+            raise ValueError(
+                "The template's criterion is NLLLoss (skorch's default), for which skorch expects the module "
+                "to return probabilities (a softmax), but it returns other values (e.g. logits). Use "
+                "criterion=torch.nn.CrossEntropyLoss (as skspro.default_estimator does) for a module that "
+                "returns logits, or end the module with a Softmax."
+            )
+
+
+def check_copyable(net: NeuralNet) -> None:
+    """Fail before any training if the module cannot be deep-copied (training and prediction copy it)."""
+    try:
+        copy.deepcopy(net.module_)
+    except Exception as error:
+        raise ValueError(
+            f"The module cannot be copied with copy.deepcopy ({type(error).__name__}: {error}); skspro "
+            "copies it to train vertices and to predict. Keep unpicklable objects (open files, locks, "
+            "generators) out of the module's attributes."
+        ) from error

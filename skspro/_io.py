@@ -9,8 +9,11 @@ same skorch template (module class and settings) to :func:`load`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,15 @@ import torch
 from sklearn.base import BaseEstimator, clone
 
 from . import __version__
+from ._file_checks import (
+    check_archive,
+    check_meta,
+    check_payload,
+    check_shapes,
+    label_array,
+    module_shapes,
+    template_shapes,
+)
 from ._inputs import member_template
 from ._members import Member, seeded_torch
 from .simplex import StackedVertices
@@ -77,10 +89,29 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     if extra is not None:  # the connector's modes and curves
         payload["modes"] = [_state(net) for net in extra["modes"]]
         payload["connector"] = json.dumps(extra["fields"])
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    _write_atomically(payload, Path(path))
+
+
+def _write_atomically(payload: dict, path: Path) -> None:
+    """Write to a fresh temporary file beside ``path`` and move it into place.
+
+    The temporary name is unique and created exclusively (``mkstemp``:
+    ``O_CREAT | O_EXCL``, so it never follows a planted symlink, and two
+    savers never share it); the data is flushed to disk before the atomic
+    ``os.replace``, and the temporary file is removed on any failure or
+    interrupt. Concurrent saves to one path all succeed; the last one wins.
+    """
+    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
 
 
 def _state(net) -> dict:
@@ -117,10 +148,14 @@ def _member_record(member: Member) -> dict:
 
 
 def _read(path: str | os.PathLike) -> dict:
+    """The checked payload of a file (see :mod:`skspro._file_checks`), its header parsed."""
+    check_archive(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of any refused file; the
+            # refusal below is what the user should read.
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError, RuntimeError, EOFError, ...
         raise ValueError(
             f"{os.fspath(path)!r} is not a skspro weights file (or it holds objects other than tensors and "
@@ -134,13 +169,39 @@ def _read(path: str | os.PathLike) -> dict:
         is_skspro = False
     if not is_skspro:
         raise ValueError(f"{os.fspath(path)!r} is not a skspro weights file (no skspro header).")
-    if meta["format_version"] > FORMAT_VERSION:
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise ValueError(
-            f"{os.fspath(path)!r} was written by skspro {meta['skspro_version']} in file format "
-            f"{meta['format_version']}; this skspro ({__version__}) reads format {FORMAT_VERSION} and older. "
+            f"{os.fspath(path)!r} was written by skspro {meta.get('skspro_version')} in file format "
+            f"{version}; this skspro ({__version__}) reads format {FORMAT_VERSION} and older. "
             "Upgrade skspro to load it."
         )
+    check_meta(path, meta)
+    check_payload(path, payload)
     return payload | {"meta": meta}
+
+
+def _model_from_meta(path, meta: dict, estimator: BaseEstimator) -> BaseEstimator:
+    """A clone of ``estimator`` with the file's parameters: only its own plain
+    hyper-parameters (never the template's), validated as fit validates them."""
+    if type(estimator).__name__ != meta["estimator"]:
+        raise ValueError(
+            f"The file holds a {meta['estimator']}; pass an unfitted {meta['estimator']} to load, "
+            f"got {type(estimator).__name__}."
+        )
+    model = clone(estimator)
+    allowed = set(model.get_params(deep=False)) - {"estimator"}
+    unknown = sorted(set(meta["params"]) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{os.fspath(path)!r} stores parameters {unknown} that {meta['estimator']} does not have."
+        )
+    model.set_params(**{k: v for k, v in meta["params"].items() if v is not None})
+    try:
+        model._validate_params()
+    except ValueError as error:
+        raise ValueError(f"{os.fspath(path)!r} stores invalid parameters: {error}") from None
+    return model
 
 
 def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
@@ -170,17 +231,17 @@ def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
     """
     payload = _read(path)
     meta = payload["meta"]
-    if type(estimator).__name__ != meta["estimator"]:
-        raise ValueError(
-            f"The file holds a {meta['estimator']}; pass an unfitted {meta['estimator']} to load, "
-            f"got {type(estimator).__name__}."
-        )
-    model = clone(estimator)
-    model.set_params(**{k: v for k, v in meta["params"].items() if v is not None and k in model.get_params()})
-    classes = np.asarray(meta["classes"]["values"], dtype=meta["classes"]["dtype"])
+    model = _model_from_meta(path, meta, estimator)
+    classes = label_array(path, meta["classes"])
     input_shape = tuple(meta["input_shape"])
-    fresh_net = _net_factory(model, input_shape, len(classes))
+    template = member_template(model.estimator, input_shape, len(classes), type(model).__name__)
+    shapes = template_shapes(template)
+    if shapes is not None:  # checked before any network is built
+        check_shapes(path, payload, shapes, meta["n_networks"])
+    fresh_net = _net_factory(template)
     members = [_member(saved, fresh_net) for saved in payload["members"]]
+    if shapes is None:
+        check_shapes(path, payload, module_shapes(members[0].net.module_), meta["n_networks"])
     extra = None
     if "connector" in payload:  # the connector's modes and curves
         modes = [fresh_net(state) for state in payload["modes"]]
@@ -193,11 +254,9 @@ def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
     return model
 
 
-def _net_factory(model, input_shape: tuple, n_classes: int):
-    """A function that builds a fitted net of ``model``'s template from a module state."""
-    template = member_template(model.estimator, input_shape, n_classes, type(model).__name__).set_params(
-        device="cpu"
-    )
+def _net_factory(template):
+    """A function that builds a fitted net of the (checked) template from a module state."""
+    template = clone(template).set_params(device="cpu")
 
     def fresh_net(state: dict):
         net = clone(template)

@@ -24,7 +24,7 @@ from skorch import NeuralNet
 from skorch.history import History
 
 from ._devices import resolve_devices
-from ._inputs import check_output_size
+from ._inputs import check_copyable, check_output_size
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
 from .simplex import (
@@ -488,6 +488,7 @@ def fit_members(
     with seeded_torch(0):
         probe.initialize()
     check_output_size(probe, X, classes)
+    check_copyable(probe)
     previous = list(previous or [])
     if len(previous) > len(seeds):
         raise ValueError(

@@ -123,7 +123,8 @@ def test_wrong_module_output_size_fails_before_training(wine, estimator_class):
     template = tiny_template(module=MLP, module__input_dim=13, module__n_classes=7)
     model = make(estimator_class)
     model.set_params(estimator=template)
-    with pytest.raises(ValueError, match="returns 7 outputs per row but y has 3 classes"):
+    message = r"returns outputs of shape \(2, 7\) for 2 rows, but y has 3 classes"
+    with pytest.raises(ValueError, match=message):
         model.fit(X, y)
 
 
