@@ -222,7 +222,7 @@ def check_shapes(path, payload: dict, template: tuple[dict[str, tuple], set[str]
     states = [(f"member {i}", m["module_state"]) for i, m in enumerate(payload["members"])]
     states += [(f"mode {i}", state) for i, state in enumerate(payload.get("modes", []))]
     for where, state in states:
-        for name in sorted(set(state) | set(shapes)):
+        for name in [*shapes, *(n for n in state if n not in shapes)]:
             stored, expected = tuple(state[name].shape) if name in state else None, shapes.get(name)
             if stored != expected:
                 raise ValueError(

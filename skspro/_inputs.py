@@ -91,7 +91,8 @@ def _numeric_input():
 
 def _as_float32(estimator, X: np.ndarray) -> np.ndarray:
     """``X`` as contiguous float32; values beyond float32's range are refused (they would become inf)."""
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # reported below, as an error
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X32).all():
         row = int(np.flatnonzero(~np.isfinite(X32.reshape(len(X32), -1)).all(1))[0])
         raise ValueError(
