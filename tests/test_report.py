@@ -3,13 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_iris
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from skspro import ESPROClassifier, default_estimator
+from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator
 from skspro._report import run_report
 from skspro.metrics import (
     average_calibration_error,
@@ -60,6 +63,35 @@ def test_report_names_lists_and_counts_networks(iris):
     assert report["n_networks"].tolist() == [1, 1, 6]
     # the strongly regularised model is less sure of itself, and so worse in NLL here
     assert report["nll"].iloc[1] > report["nll"].iloc[0]
+
+    # networks are counted through wrappers: temperature scaling around the frozen model, a
+    # cross-validated calibration (one fitted copy per fold), a grid search (its best estimator)
+    template = default_estimator().set_params(max_epochs=2)
+    ensemble = DeepEnsembleClassifier(template, n_members=2, random_state=0)
+    scaled = CalibratedClassifierCV(FrozenEstimator(models[2]), method="temperature")
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), ensemble), {"deepensembleclassifier__n_members": [3]}, cv=2
+    )
+    wrapped = {
+        "temperature-scaled": scaled.fit(X, y),
+        "frozen": FrozenEstimator(models[2]),
+        "3-fold calibrated": CalibratedClassifierCV(ensemble, method="temperature", cv=3).fit(X, y),
+        "searched": search.fit(X, y),
+        "calibrated logistic": CalibratedClassifierCV(LogisticRegression(max_iter=1000), cv=2).fit(X, y),
+    }
+    counts = calibration_report(wrapped, X, y)["n_networks"].tolist()
+    assert counts == [6, 6, 3 * 2, 3, 2]
+
+
+def test_printed_report_shows_every_column(iris):
+    X, y = iris
+    report = calibration_report([LogisticRegression(max_iter=1000).fit(X, y)], X, y)
+    with pd.option_context("display.max_columns", 3, "display.width", 40):
+        text = str(report)
+        assert repr(report) == text
+    assert "..." not in text and all(column in text for column in COLUMNS)
+    assert len(text.splitlines()) == 3  # header, index name, one row: no wrapped column blocks
+    assert type(report[["ece"]]) is pd.DataFrame  # derived tables are plain frames
 
 
 def test_report_bad_input(iris):
