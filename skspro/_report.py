@@ -1,14 +1,16 @@
-"""The calibration report behind ``skspro report``: three models on digits, clean and shifted.
+"""The calibration report behind ``skspro report``, and the shared fits behind ``skspro demo``.
 
-A single network, a deep ensemble and an ESPRO ensemble are trained on
-scikit-learn's 8x8 digits and compared on the held-out split (accuracy, NLL,
-ECE, MCE, ACE, Brier, prediction time) and on corrupted copies of it
-(:data:`skspro.datasets.CORRUPTIONS` at severities 1-5).
+A single network, deep ensembles and an ESPRO ensemble are trained on
+scikit-learn's 8x8 digits -- every network once, the ensembles sharing
+members (:func:`fit_shared_models`) -- and compared on the held-out split
+(accuracy, NLL, ECE, MCE, ACE, Brier, prediction time, training cost) and on
+corrupted copies of it (:data:`skspro.datasets.CORRUPTIONS` at severities
+1-5).
 """
 
 from __future__ import annotations
 
-import time
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +19,29 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from ._base import default_estimator
-from ._ensemble import DeepEnsembleClassifier
 from ._espro import ESPROClassifier
+from ._progress import StageProgress
 from .datasets import CORRUPTIONS, corrupt_images
-from .metrics import calibration_report, expected_calibration_error, negative_log_likelihood
+from .metrics import (
+    CalibrationReport,
+    calibration_report,
+    expected_calibration_error,
+    negative_log_likelihood,
+)
 
-__all__ = ["comparison_models", "digits_split", "run_report"]
+__all__ = ["digits_split", "fit_shared_models", "run_report", "training_cost"]
 
 _SPLIT_SEED = 0  # the train/test split is the same for every report
 _IMAGE_SHAPE = (8, 8)
 _SEVERITIES = (1, 2, 3, 4, 5)
 
-# quick: seconds on 2 CPU cores, for tests; full: about a minute.
+# full: the defaults -- default_estimator() (40 epochs), ESPROClassifier() (3 members, 2 vertices of 10
+# epochs, 10 samples each) and DeepEnsembleClassifier() (5 members); quick: smaller, seconds on 2 CPU cores.
 _SETTINGS = {
-    True: {"max_epochs": 10, "n_members": 2, "n_vertices": 1, "vertex_epochs": 2, "n_samples": 3},
-    False: {"max_epochs": 100, "n_members": 5, "n_vertices": 2, "vertex_epochs": 10, "n_samples": 10},
+    True: {"max_epochs": 10, "n_members": 2, "larger_ensemble": 3, "n_vertices": 1, "vertex_epochs": 2,
+           "n_samples": 3},
+    False: {"max_epochs": 40, "n_members": 3, "larger_ensemble": 5, "n_vertices": 2, "vertex_epochs": 10,
+            "n_samples": 10},
 }
 
 
@@ -42,46 +52,94 @@ def digits_split(random_state: int = _SPLIT_SEED) -> tuple[np.ndarray, ...]:
     return train_test_split(X, y, test_size=0.3, stratify=y, random_state=random_state)
 
 
-def comparison_models(
+def training_cost(model: ESPROClassifier) -> dict[str, float]:
+    """Training time and epochs of a fitted ensemble, without start-up overhead.
+
+    ``fit_time_s`` is the sum of its members' and vertices' training times
+    (``member_fit_times_`` and ``vertex_fit_times_``: the skorch fits alone,
+    not validation, probing the module or drawing sample points), so it does
+    not depend on which fit trained a shared member. ``train_epochs`` counts
+    the epochs in the members' and vertices' skorch histories.
+    """
+    fit_time = float(np.sum(model.member_fit_times_) + np.sum(model.vertex_fit_times_))
+    epochs = sum(len(net.history) for net in model.estimators_) + sum(
+        len(history) for histories in model.vertex_histories_ for history in histories
+    )
+    return {"fit_time_s": fit_time, "train_epochs": int(epochs)}
+
+
+def fit_shared_models(
     template,
+    X: np.ndarray,
+    y: np.ndarray,
     *,
     n_members: int,
+    larger_ensemble: int,
     n_vertices: int,
     vertex_epochs: int,
     n_samples: int,
     random_state: int,
-    larger_ensemble: int | None = None,
-) -> dict[str, object]:
-    """A single network, deep ensembles and ESPRO from one template, sharing members.
+    progress: StageProgress | None = None,
+) -> dict[str, ESPROClassifier]:
+    """A single network, two deep ensembles and ESPRO, training every network once.
 
-    ``larger_ensemble`` adds a deep ensemble of that many members (e.g. one
-    that costs at least as much to train as ESPRO: the equal-cost baseline).
+    With one ``random_state``, member ``i`` of an ensemble does not depend on
+    the number of members, and ``ESPROClassifier(n_vertices=0)`` equals
+    ``DeepEnsembleClassifier`` bit for bit. So one ``warm_start`` chain
+    trains all four: 1 member (the single network), ``n_members`` (the deep
+    ensemble whose members ESPRO grows its simplexes around), then a copy of
+    it grows ``n_vertices`` vertices per member (ESPRO) while the chain adds
+    members up to ``larger_ensemble`` (a deep ensemble of about ESPRO's
+    cost). The deep ensembles are ``ESPROClassifier(n_vertices=0)`` objects;
+    their predictions are those of ``DeepEnsembleClassifier``.
+
+    Parameters
+    ----------
+    template : skorch NeuralNetClassifier
+        The members' template.
+    X, y : ndarray
+        Training data.
+    n_members, larger_ensemble : int
+        Members of the smaller and of the larger deep ensemble.
+    n_vertices, vertex_epochs, n_samples : int
+        ESPRO's settings.
+    random_state : int
+    progress : StageProgress, optional
+        Told the start of each of the four fits.
+
+    Returns
+    -------
+    dict of {str: ESPROClassifier}
+        ``"single network"``, ``"deep ensemble (n)"``, ``"deep ensemble
+        (larger)"``, ``"ESPRO (n x k vertices)"``; fitted, ``warm_start``
+        off.
     """
-    models = {
-        "single network": DeepEnsembleClassifier(template, n_members=1, random_state=random_state),
-        f"deep ensemble ({n_members})": DeepEnsembleClassifier(
-            template, n_members=n_members, random_state=random_state
-        ),
-    }
-    if larger_ensemble is not None:
-        models[f"deep ensemble ({larger_ensemble})"] = DeepEnsembleClassifier(
-            template, n_members=larger_ensemble, random_state=random_state
-        )
-    models[f"ESPRO ({n_members} x {n_vertices + 1} vertices)"] = ESPROClassifier(
+    stage = progress.stage if progress is not None else (lambda name: None)
+    chain = ESPROClassifier(
         template,
-        n_members=n_members,
-        n_vertices=n_vertices,
+        n_members=1,
+        n_vertices=0,
         vertex_epochs=vertex_epochs,
         n_samples=n_samples,
         random_state=random_state,
+        warm_start=True,
     )
-    return models
-
-
-def _models(quick: bool, random_state: int) -> dict[str, object]:
-    settings = dict(_SETTINGS[quick])
-    template = default_estimator().set_params(max_epochs=settings.pop("max_epochs"))
-    return comparison_models(template, random_state=random_state, **settings)
+    names = {
+        "single": "single network",
+        "small": f"deep ensemble ({n_members})",
+        "large": f"deep ensemble ({larger_ensemble})",
+        "espro": f"ESPRO ({n_members} x {n_vertices + 1} vertices)",
+    }
+    fitted = {}
+    stage(f"training the {names['single']}")
+    fitted["single"] = copy.deepcopy(chain.fit(X, y))
+    stage(f"training the {names['small']}")
+    fitted["small"] = copy.deepcopy(chain.set_params(n_members=n_members).fit(X, y))
+    stage(f"growing {names['espro']}")
+    fitted["espro"] = copy.deepcopy(fitted["small"]).set_params(n_vertices=n_vertices).fit(X, y)
+    stage(f"training the {names['large']}")
+    fitted["large"] = chain.set_params(n_members=larger_ensemble).fit(X, y)
+    return {names[key]: fitted[key].set_params(warm_start=False) for key in names}
 
 
 def _shift_results(models: dict, X_test: np.ndarray, y_test: np.ndarray, random_state: int) -> pd.DataFrame:
@@ -119,20 +177,70 @@ def _shift_results(models: dict, X_test: np.ndarray, y_test: np.ndarray, random_
     return pd.DataFrame(rows)
 
 
-def run_report(output_dir: str | Path, *, quick: bool = False, random_state: int = 0) -> pd.DataFrame:
-    """Train three models on digits and write their calibration report to ``output_dir``.
+def _settings_note(quick: bool) -> str:
+    settings = _SETTINGS[quick]
+    if not quick:
+        return (
+            f"Models: the defaults -- DeepEnsembleClassifier() ({settings['larger_ensemble']} members) and "
+            f"ESPROClassifier() ({settings['n_members']} members, {settings['n_vertices']} vertices of "
+            f"{settings['vertex_epochs']} epochs, {settings['n_samples']} samples per simplex), with "
+            f"default_estimator() ({settings['max_epochs']} epochs per member); ESPRO's members are the "
+            f"{settings['n_members']}-member deep ensemble's."
+        )
+    return (
+        f"Models: --quick settings, smaller than the defaults (members of {settings['max_epochs']} epochs, "
+        f"ESPRO {settings['n_members']} members x {settings['n_vertices']} vertex of "
+        f"{settings['vertex_epochs']} epochs); run without --quick to compare ESPROClassifier() with "
+        "DeepEnsembleClassifier()."
+    )
+
+
+def _write_tables(table: pd.DataFrame, output_dir: Path, note: str) -> None:
+    table.to_csv(output_dir / "calibration_report.csv")
+    # object dtype keeps the integer columns out of tabulate's float format
+    markdown = table.astype({"n_networks": object, "train_epochs": object}).to_markdown(floatfmt=".4f")
+    cost = (
+        "fit_time_s: seconds of training (members and vertices, no start-up); train_epochs: epochs of "
+        "all members plus vertex epochs; n_networks: networks evaluated per prediction."
+    )
+    (output_dir / "calibration_report.md").write_text(f"{note}\n\n{markdown}\n\n{cost}\n")
+
+
+def _write_figures(models: dict, shift: pd.DataFrame, X_test, y_test, output_dir: Path) -> None:
+    from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
+
+    from .plotting import plot_shift_curve, reliability_diagram
+
+    figure = Figure(figsize=(5.5, 5.5))
+    probas = {name: model.predict_proba(X_test) for name, model in models.items()}
+    reliability_diagram(y_test, probas, ax=figure.subplots())
+    figure.savefig(output_dir / "reliability_diagram.png", dpi=120, bbox_inches="tight")
+    figure = Figure(figsize=(11, 4.5), layout="tight")
+    accuracy_ax, ece_ax = figure.subplots(1, 2)
+    plot_shift_curve(shift, metric="accuracy", ax=accuracy_ax)
+    plot_shift_curve(shift, metric="ece", ax=ece_ax)
+    figure.savefig(output_dir / "shift_curve.png", dpi=120)
+
+
+def run_report(
+    output_dir: str | Path, *, quick: bool = False, random_state: int = 0, verbose: int = 0
+) -> pd.DataFrame:
+    """Train four models on digits and write their calibration report to ``output_dir``.
 
     On scikit-learn's digits (pixels scaled to [0, 1], float32; a fixed
-    stratified 70/30 split), fits a single network
-    (``DeepEnsembleClassifier(n_members=1)``), a deep ensemble and an
-    ESPRO ensemble whose members equal the deep ensemble's (same
-    ``random_state``), all from :func:`skspro.default_estimator`. Then it
-    writes to ``output_dir`` (created if needed):
+    stratified 70/30 split), fits a single network, a 3-member deep
+    ensemble, ``ESPROClassifier()`` (whose members are that deep
+    ensemble's) and ``DeepEnsembleClassifier()`` (5 members: about ESPRO's
+    training cost), all from :func:`skspro.default_estimator` and training
+    every network once (:func:`fit_shared_models`). Then it writes to
+    ``output_dir`` (created if needed):
 
     * ``calibration_report.csv`` and ``calibration_report.md`` -- the table
       of :func:`skspro.metrics.calibration_report` on the test split, plus
-      each model's ``fit_time_s``;
-    * ``reliability_diagram.png`` -- the three models on the test split;
+      each model's training cost, ``fit_time_s`` and ``train_epochs``
+      (:func:`training_cost`); the Markdown file says which models were
+      compared;
+    * ``reliability_diagram.png`` -- the models on the test split;
     * ``shift_results.csv`` and ``shift_curve.png`` -- accuracy, ECE and NLL
       on the test split corrupted by each of
       :data:`skspro.datasets.CORRUPTIONS` at severities 1-5 (severity 0:
@@ -145,49 +253,38 @@ def run_report(output_dir: str | Path, *, quick: bool = False, random_state: int
         Directory for the files; existing files of the same names are
         replaced.
     quick : bool, default=False
-        Small models and few epochs (2 members, 10 epochs, 1 vertex of 2
-        epochs): seconds on 2 CPU cores, for smoke tests. The default (5
-        members of 100 epochs, 2 vertices of 10 epochs, 10 samples per
-        simplex) takes about a minute.
+        Smaller models than the defaults (members of 10 epochs; 2 and 3
+        members; ESPRO with 1 vertex of 2 epochs), for smoke tests: seconds
+        on 2 CPU cores. The default run compares the defaults, in about a
+        minute.
     random_state : int, default=0
         Seed of the models and of the corruptions (the split is fixed).
+    verbose : int, default=0
+        Show a progress bar over the stages (on stderr) when > 0.
 
     Returns
     -------
     pandas.DataFrame
-        The calibration table, one row per model.
+        The calibration table, one row per model, with ``fit_time_s`` and
+        ``train_epochs``.
     """
-    from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
-
-    from .plotting import plot_shift_curve, reliability_diagram
-
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     X_train, X_test, y_train, y_test = digits_split()
-    models = _models(quick, random_state)
-    fit_times = {}
-    for name, model in models.items():
-        start = time.perf_counter()
-        model.fit(X_train, y_train)
-        fit_times[name] = time.perf_counter() - start
-
-    table = calibration_report(models, X_test, y_test)
-    table["fit_time_s"] = pd.Series(fit_times)
-    table.to_csv(output_dir / "calibration_report.csv")
-    # object dtype keeps the integer column out of tabulate's float format
-    markdown = table.astype({"n_networks": object}).to_markdown(floatfmt=".4f")
-    (output_dir / "calibration_report.md").write_text(markdown + "\n")
-
-    figure = Figure(figsize=(5.5, 5.5))
-    probas = {name: model.predict_proba(X_test) for name, model in models.items()}
-    reliability_diagram(y_test, probas, ax=figure.subplots())
-    figure.savefig(output_dir / "reliability_diagram.png", dpi=120, bbox_inches="tight")
-
-    shift = _shift_results(models, X_test, y_test, random_state)
-    shift.to_csv(output_dir / "shift_results.csv", index=False)
-    figure = Figure(figsize=(11, 4.5), layout="tight")
-    accuracy_ax, ece_ax = figure.subplots(1, 2)
-    plot_shift_curve(shift, metric="accuracy", ax=accuracy_ax)
-    plot_shift_curve(shift, metric="ece", ax=ece_ax)
-    figure.savefig(output_dir / "shift_curve.png", dpi=120)
+    settings = dict(_SETTINGS[quick])
+    template = default_estimator().set_params(max_epochs=settings.pop("max_epochs"))
+    with StageProgress(7, verbose=verbose, desc="skspro report") as progress:
+        models = fit_shared_models(
+            template, X_train, y_train, random_state=random_state, progress=progress, **settings
+        )
+        progress.stage("calibration table")
+        table = calibration_report(models, X_test, y_test)
+        costs = pd.DataFrame({name: training_cost(model) for name, model in models.items()}).T
+        table = CalibrationReport(table.join(costs.astype({"train_epochs": int})))
+        _write_tables(table, output_dir, _settings_note(quick))
+        progress.stage("corrupted test sets")
+        shift = _shift_results(models, X_test, y_test, random_state)
+        shift.to_csv(output_dir / "shift_results.csv", index=False)
+        progress.stage("figures")
+        _write_figures(models, shift, X_test, y_test, output_dir)
     return table

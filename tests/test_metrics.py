@@ -1,5 +1,8 @@
 """Calibration metrics against a plain numpy reference, hand-computed cases and bad inputs."""
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -32,10 +35,11 @@ def reference_binned(y_index, proba, n_bins, strategy):
     proba = np.asarray(proba, dtype=np.float64)
     confidence = np.array([max(row) for row in proba])
     correct = np.array([float(np.argmax(row) == label) for row, label in zip(proba, y_index)])
+    fractions = np.array([k / n_bins for k in range(n_bins + 1)])  # each edge the double nearest k/n
     if strategy == "uniform":
-        edges = np.linspace(0, 1, n_bins + 1)
+        edges = fractions
     else:
-        edges = np.quantile(confidence, np.linspace(0, 1, n_bins + 1))
+        edges = np.quantile(confidence, fractions)
         edges[0], edges[-1] = 0.0, 1.0
     gaps, weights = [], []
     for b in range(n_bins):
@@ -338,3 +342,107 @@ def test_binned_metrics_are_ordered_and_bounded(seed, n_classes, n_samples, n_bi
     assert 0.0 <= ece <= mce + 1e-12 <= 1.0 + 1e-12
     assert ace <= mce + 1e-12
     assert ece == pytest.approx(reference_binned(y, proba, n_bins, strategy)["ece"], abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- confidences on bin edges
+def exact_binned(confidence_fractions, correct, n_bins):
+    """ECE / MCE / ACE in exact rational arithmetic, for confidences given as fractions.
+
+    A confidence c is in bin floor(c * n_bins) (bins closed on the left), the
+    last bin also holding c = 1.
+    """
+    bins = {}
+    for c, right in zip(confidence_fractions, correct):
+        b = min(int(math.floor(c * n_bins)), n_bins - 1)
+        bins.setdefault(b, []).append((c, Fraction(int(right))))
+    gaps = {
+        b: abs(sum(r for _, r in rows) / len(rows) - sum(c for c, _ in rows) / len(rows))
+        for b, rows in bins.items()
+    }
+    n = len(confidence_fractions)
+    return {
+        "ece": float(sum(len(bins[b]) * gap for b, gap in gaps.items()) / n),
+        "mce": float(max(gaps.values())),
+        "ace": float(sum(gaps.values()) / len(gaps)),
+    }
+
+
+def two_column_proba(confidence):
+    """Rows [c, 1 - c]: the top label is column 0 with confidence exactly c (for c >= 0.5)."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    return np.column_stack([confidence, 1.0 - confidence])
+
+
+def test_confidences_on_an_edge_open_their_bin():
+    # confidence 0.5 right 60 % of the time plus 0.6 right 50 %: bins [0.5, 0.6) and [0.6, 0.7), gap 0.1 each
+    confidence = [0.5] * 10 + [0.6] * 10
+    y = [0] * 6 + [1] * 4 + [0] * 5 + [1] * 5
+    for name, metric in BINNED.items():
+        assert metric(y, two_column_proba(confidence), n_bins=10) == pytest.approx(0.1, abs=1e-12), name
+
+
+@pytest.mark.parametrize("n_bins", range(1, 41))
+def test_every_edge_k_over_n_bins_opens_bin_k(n_bins):
+    from skspro.metrics._calibration import _bin_edges, _bin_index
+
+    on_edges = np.array([k / n_bins for k in range(n_bins + 1)])
+    assert _bin_index(on_edges, _bin_edges(on_edges, n_bins, "uniform")).tolist() == [
+        min(k, n_bins - 1) for k in range(n_bins + 1)
+    ]
+    # through the public metrics: one group of samples on every edge >= 1/2, right and wrong in turn,
+    # so that a group sent one bin low would merge with its neighbour and change all three metrics
+    ks = [k for k in range(n_bins + 1) if 2 * k >= n_bins]
+    confidence = np.repeat([k / n_bins for k in ks], 3)
+    correct = np.repeat([k % 2 == 0 for k in ks], 3)
+    expected = exact_binned(np.repeat([Fraction(k, n_bins) for k in ks], 3), correct, n_bins)
+    y = np.where(correct, 0, 1)
+    for name, metric in BINNED.items():
+        got = metric(y, two_column_proba(confidence), n_bins=n_bins, labels=[0, 1])
+        assert got == pytest.approx(expected[name], abs=1e-12), name
+
+
+@pytest.mark.parametrize("n_bins", [10, 15, 20])
+def test_ten_tree_forest_probabilities_on_edges(n_bins):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, random_state=0)
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_train, y_train)
+    proba = forest.predict_proba(X_test)
+    tenths = np.rint(proba.max(axis=1) * 10).astype(int)
+    np.testing.assert_array_equal(proba.max(axis=1), tenths / 10)  # multiples of 0.1, as the trees vote
+    on_edge = (tenths * n_bins) % 10 == 0
+    assert on_edge.sum() > len(y_test) / 4  # the case is about edges: many confidences lie on one
+    correct = forest.classes_[proba.argmax(axis=1)] == y_test
+    expected = exact_binned([Fraction(int(t), 10) for t in tenths], correct, n_bins)
+    for name, metric in BINNED.items():
+        assert metric(y_test, proba, n_bins=n_bins) == pytest.approx(expected[name], abs=1e-12), name
+
+
+def test_confidence_one_shares_the_last_bin_and_zero_opens_the_first():
+    from skspro.metrics._calibration import _bin_edges, _bin_index
+
+    # 1.0 (right half the time) and 0.95 (always right) share the last of 10 bins, [0.9, 1]:
+    # accuracy 0.75, mean confidence 0.975. torchmetrics would give 1.0 a bin of its own (ECE 0.25).
+    confidence = [1.0] * 4 + [0.95] * 4
+    y = [0, 0, 1, 1, 0, 0, 0, 0]
+    for name, metric in BINNED.items():
+        assert metric(y, two_column_proba(confidence), n_bins=10) == pytest.approx(0.225, abs=1e-12), name
+    for n_bins in (1, 7, 15):
+        edges = _bin_edges(np.array([0.5]), n_bins, "uniform")
+        assert _bin_index(np.array([0.0, 1.0]), edges).tolist() == [0, n_bins - 1]
+
+
+def test_tied_confidences_and_quantile_edges():
+    # 10 samples at 0.7 and 10 at 1.0, 4 equal-mass bins: the quantile edges are 0.7 (twice) and 1.0 (three
+    # times); each group of ties is one bin, whatever the number of bins asked for.
+    confidence = [0.7] * 10 + [1.0] * 10
+    correct = [True] * 5 + [False] * 5 + [True] * 10
+    y = np.where(correct, 0, 1)
+    expected = exact_binned([Fraction(7, 10)] * 10 + [Fraction(1)] * 10, correct, 10)  # the same two bins
+    for n_bins in (2, 4, 9):
+        for name, metric in BINNED.items():
+            got = metric(y, two_column_proba(confidence), n_bins=n_bins, strategy="quantile")
+            assert got == pytest.approx(expected[name], abs=1e-12), (name, n_bins)

@@ -11,7 +11,8 @@ Calibration of class probabilities (``y_proba`` as from ``predict_proba``):
   :data:`brier_scorer` -- the same for ``GridSearchCV(scoring=...)``
   (negated: higher is better);
 * :func:`calibration_report` -- all of them for several fitted models, as a
-  pandas DataFrame.
+  pandas DataFrame that prints every column (:class:`CalibrationReport`);
+  :func:`count_networks` counts a model's networks through wrappers.
 
 Epistemic uncertainty from per-network probabilities (``predict_proba_networks``):
 :func:`predictive_entropy`, :func:`expected_entropy`,
@@ -47,15 +48,17 @@ from ._calibration import (
     maximum_calibration_error,
     negative_log_likelihood,
 )
-from ._calibration_report import calibration_report
+from ._calibration_report import CalibrationReport, calibration_report, count_networks
 from ._scorers import brier_scorer, ece_scorer, mce_scorer, nll_scorer
 from ._uncertainty import expected_entropy, mutual_information, ood_auroc, predictive_entropy
 
 __all__ = [
+    "CalibrationReport",
     "average_calibration_error",
     "brier_score",
     "brier_scorer",
     "calibration_report",
+    "count_networks",
     "ece_scorer",
     "expected_calibration_error",
     "expected_entropy",

@@ -2,8 +2,11 @@
 
 The binned metrics are *top-label*: each sample contributes its confidence
 (the largest predicted probability) and whether the predicted class (the
-column of that probability) is the true one. netcal computes them for
-equal-width bins; see :func:`_netcal_binned` for how its traps are avoided.
+column of that probability) is the true one. skspro bins the samples (exact
+edges, bins closed on the left, the last one on both sides; one
+implementation for equal-width and equal-mass bins) and netcal reduces the
+bins to the metric; see :func:`_netcal_binned` for what differs from calling
+netcal directly.
 """
 
 from __future__ import annotations
@@ -36,52 +39,77 @@ def _top_label(
 def _bin_edges(confidence: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
     """Edges of ``n_bins`` bins on [0, 1]: equal width, or at the quantiles of ``confidence``.
 
-    Quantile edges can repeat when confidences are tied (e.g. many saturated
-    at 1.0); tied confidences then share one bin and the repeated edges leave
-    empty bins, which do not count.
+    Equal-width edge ``k`` is ``k / n_bins`` computed by one division, so it
+    is the double nearest to the exact fraction (``np.linspace`` is not:
+    its edge 3 of 10 is ``0.30000000000000004``, which sends a confidence of
+    exactly 0.3 one bin low). Quantile edges can repeat when confidences are
+    tied (e.g. many saturated at 1.0); tied confidences then share one bin
+    and the repeated edges leave empty bins, which do not count.
     """
+    fractions = np.arange(n_bins + 1, dtype=np.float64) / n_bins
     if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
-    edges = np.quantile(confidence, np.linspace(0.0, 1.0, n_bins + 1))
+        return fractions
+    edges = np.quantile(confidence, fractions)
     edges[0], edges[-1] = 0.0, 1.0
     return edges
+
+
+def _bin_index(confidence: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of every confidence: bins are ``[edge_i, edge_i+1)``, the last one also closed on the right.
+
+    A confidence equal to an edge goes to the bin that starts there; 1.0
+    goes to the last bin and 0.0 to the first.
+    """
+    n_bins = len(edges) - 1
+    return np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins - 1)
+
+
+def _bin_histograms(
+    confidence: np.ndarray, correct: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, accuracy and mean confidence of every bin (0 for empty bins)."""
+    n_bins = len(edges) - 1
+    bin_of = _bin_index(confidence, edges)
+    counts = np.bincount(bin_of, minlength=n_bins).astype(np.float64)
+    accuracy_sum = np.bincount(bin_of, weights=correct, minlength=n_bins)
+    confidence_sum = np.bincount(bin_of, weights=confidence, minlength=n_bins)
+    filled = counts > 0
+    accuracy = np.divide(accuracy_sum, counts, out=np.zeros(n_bins), where=filled)
+    mean_confidence = np.divide(confidence_sum, counts, out=np.zeros(n_bins), where=filled)
+    return counts, accuracy, mean_confidence
 
 
 def _bin_statistics(
     confidence: np.ndarray, correct: np.ndarray, edges: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Count, accuracy and mean confidence of every non-empty bin.
-
-    Bins are closed on the left, ``[edge_i, edge_i+1)``, the last one also on
-    the right -- netcal's convention (it bins with ``np.histogramdd``).
-    """
-    n_bins = len(edges) - 1
-    bin_of = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins - 1)
-    counts = np.bincount(bin_of, minlength=n_bins)
-    accuracy_sum = np.bincount(bin_of, weights=correct, minlength=n_bins)
-    confidence_sum = np.bincount(bin_of, weights=confidence, minlength=n_bins)
+    """Count, accuracy and mean confidence of every non-empty bin (see :func:`_bin_index`)."""
+    counts, accuracy, mean_confidence = _bin_histograms(confidence, correct, edges)
     filled = counts > 0
-    counts = counts[filled]
-    return counts, accuracy_sum[filled] / counts, confidence_sum[filled] / counts
+    return counts[filled].astype(np.int64), accuracy[filled], mean_confidence[filled]
 
 
-def _netcal_binned(metric: str, confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> float:
-    """ECE / MCE / ACE with netcal on equal-width bins.
+def _netcal_binned(
+    metric: str, counts: np.ndarray, accuracy: np.ndarray, mean_confidence: np.ndarray
+) -> float:
+    """ECE / MCE / ACE of binned statistics, reduced by netcal.
 
-    netcal decides between a binary and a multiclass problem from the
-    labels: any ``y`` with at most two distinct values is "binary", and then
-    it either raises (more than two columns) or measures the calibration of
-    column 1 instead of the top label (two columns). We never hand it class
-    labels: we pass the top-label confidence and the 0/1 correctness in its
-    detection form (``detection=True``: one feature, ``y`` is whether the
-    prediction was right), which bins exactly these two vectors whatever the
-    number of classes or of labels present.
+    The samples are binned by :func:`_bin_histograms` (exact edges, one
+    implementation for both strategies); netcal's ``process`` turns the
+    per-bin counts, accuracies and confidences into the metric. Calling
+    netcal's ``measure`` instead would bin with its own edges: ``np.linspace``
+    for equal widths (inexact, see :func:`_bin_edges`), and quantiles handed
+    to scipy's ``binned_statistic_dd``, which raises as soon as two edges
+    coincide (tied confidences). It would also read any ``y`` with at most
+    two distinct values as a binary problem (measuring column 1 instead of
+    the top label); binned statistics carry no labels, so that cannot happen.
     """
     from netcal.metrics import ACE, ECE, MCE  # netcal takes ~2 s to import: only when needed
 
-    measure_class = {"ece": ECE, "mce": MCE, "ace": ACE}[metric]
-    measure = measure_class(bins=int(n_bins), equal_intervals=True, detection=True)
-    return float(measure.measure(confidence[:, np.newaxis], correct))
+    measure = {"ece": ECE, "mce": MCE, "ace": ACE}[metric](bins=len(counts))
+    miscalibration, *_ = measure.process(
+        metric, accuracy, mean_confidence, np.zeros_like(accuracy), num_samples_hist=counts
+    )
+    return float(miscalibration)
 
 
 def _binned_calibration_error(
@@ -94,22 +122,8 @@ def _binned_calibration_error(
 ) -> float:
     n_bins = check_n_bins(n_bins, strategy)
     confidence, correct = _top_label(y_true, y_proba, labels)
-    if strategy == "uniform":
-        return _netcal_binned(metric, confidence, correct, n_bins)
-    # Equal-mass bins are computed here, not by netcal (equal_intervals=False): netcal hands its
-    # quantile edges to scipy's binned_statistic_dd, which raises ("The smallest edge difference
-    # is numerically 0") as soon as two edges coincide, i.e. whenever many confidences are tied,
-    # as with an over-confident network saturating at 1.0. Our edges are netcal's (quantiles of
-    # the confidences, end points at 0 and 1), with tied confidences kept in one bin.
-    counts, accuracy, mean_confidence = _bin_statistics(
-        confidence, correct, _bin_edges(confidence, n_bins, strategy)
-    )
-    gaps = np.abs(accuracy - mean_confidence)
-    if metric == "ece":
-        return float(np.sum(counts * gaps) / np.sum(counts))
-    if metric == "mce":
-        return float(np.max(gaps))
-    return float(np.mean(gaps))
+    histograms = _bin_histograms(confidence, correct, _bin_edges(confidence, n_bins, strategy))
+    return _netcal_binned(metric, *histograms)
 
 
 @fill_doc
@@ -126,7 +140,6 @@ def expected_calibration_error(
     Samples are grouped into bins by confidence, the largest predicted
     probability; ECE is the mean over bins, weighted by their share of the
     samples, of ``|accuracy(bin) - mean confidence(bin)|``. 0 is perfect.
-    Equal-width bins are computed with netcal.
 
     Parameters
     ----------
@@ -183,7 +196,7 @@ def maximum_calibration_error(
 
     The largest ``|accuracy(bin) - mean confidence(bin)|`` over non-empty
     confidence bins: the worst-case miscalibration. Sensitive to sparsely
-    filled bins. Equal-width bins are computed with netcal.
+    filled bins.
 
     Parameters
     ----------
@@ -232,7 +245,7 @@ def average_calibration_error(
     The unweighted mean of ``|accuracy(bin) - mean confidence(bin)|`` over
     the non-empty confidence bins: unlike ECE, sparsely filled bins weigh as
     much as full ones. With ``strategy="quantile"`` this is the
-    adaptive-binning variant. Equal-width bins are computed with netcal.
+    adaptive-binning variant.
 
     Parameters
     ----------

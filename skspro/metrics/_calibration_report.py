@@ -18,7 +18,7 @@ from ._calibration import (
     negative_log_likelihood,
 )
 
-__all__ = ["calibration_report"]
+__all__ = ["CalibrationReport", "calibration_report", "count_networks"]
 
 REPORT_COLUMNS = ("accuracy", "nll", "ece", "mce", "ace", "brier", "predict_time_s", "n_networks")
 
@@ -27,6 +27,58 @@ def _final_step(estimator):
     """The last step of a Pipeline, the estimator itself otherwise."""
     steps = getattr(estimator, "steps", None)
     return steps[-1][1] if steps else estimator
+
+
+def count_networks(estimator) -> int:
+    """Networks (or models) ``estimator.predict_proba`` evaluates, looking through wrappers.
+
+    An estimator with ``n_networks_`` (skspro's) counts that many; a
+    ``Pipeline`` counts its final step, a ``FrozenEstimator`` and a fitted
+    search (``GridSearchCV``, ``RandomizedSearchCV``) the estimator they
+    predict with, a ``CalibratedClassifierCV`` the sum over its calibrated
+    classifiers (one per fold with ``ensemble=True``); anything else counts 1.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+
+    Returns
+    -------
+    int
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection._search import BaseSearchCV
+    from sklearn.pipeline import Pipeline
+
+    if hasattr(estimator, "n_networks_"):
+        return int(estimator.n_networks_)
+    if isinstance(estimator, Pipeline):
+        return count_networks(estimator.steps[-1][1])
+    if isinstance(estimator, FrozenEstimator):
+        return count_networks(estimator.estimator)
+    if isinstance(estimator, BaseSearchCV) and hasattr(estimator, "best_estimator_"):
+        return count_networks(estimator.best_estimator_)
+    if isinstance(estimator, CalibratedClassifierCV) and hasattr(estimator, "calibrated_classifiers_"):
+        return sum(count_networks(c.estimator) for c in estimator.calibrated_classifiers_)
+    return 1
+
+
+class CalibrationReport(pd.DataFrame):
+    """The table of :func:`calibration_report`: a DataFrame that prints every column.
+
+    ``print(report)`` and ``repr(report)`` show all columns and rows
+    whatever pandas' display options (which hide the middle columns of a
+    wide table); anything derived from it (``report[["ece"]]``,
+    ``report.round(3)``) is a plain DataFrame.
+    """
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        return self.to_string()
 
 
 def _named(estimators) -> dict[str, object]:
@@ -79,12 +131,15 @@ def calibration_report(
 
     Returns
     -------
-    pandas.DataFrame
-        One row per estimator (index ``model``) with columns ``accuracy``,
+    CalibrationReport
+        A pandas DataFrame, one row per estimator (index ``model``) with columns ``accuracy``,
         ``nll``, ``ece``, ``mce``, ``ace``, ``brier`` (see
         :mod:`skspro.metrics`), ``predict_time_s`` (seconds of
-        ``predict_proba``) and ``n_networks`` (the estimator's
-        ``n_networks_``, 1 for models without it).
+        ``predict_proba``) and ``n_networks`` (networks evaluated per
+        prediction, counted through ``Pipeline``, ``FrozenEstimator``,
+        ``CalibratedClassifierCV`` and searches by :func:`count_networks`;
+        1 for models without networks). A :class:`CalibrationReport`: a
+        DataFrame whose text form shows every column.
 
     See Also
     --------
@@ -129,8 +184,8 @@ def calibration_report(
             "ace": average_calibration_error(y, proba, n_bins=n_bins, labels=classes),
             "brier": brier_score(y, proba, labels=classes),
             "predict_time_s": predict_time,
-            "n_networks": int(getattr(_final_step(estimator), "n_networks_", 1)),
+            "n_networks": count_networks(estimator),
         }
-    report = pd.DataFrame.from_dict(rows, orient="index", columns=list(REPORT_COLUMNS))
-    report.index.name = "model"
-    return report
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(REPORT_COLUMNS))
+    table.index.name = "model"
+    return CalibrationReport(table)
