@@ -34,6 +34,7 @@ from ._members import (
     train_vertex,
     vertex_seed,
 )
+from ._progress import progress_bar
 from ._safety import atomic_fit
 from .simplex import (
     NetworkGroup,
@@ -144,8 +145,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
     n_jobs : int, default=None
         Modes trained in parallel through joblib.
     {device}
-    verbose : int, default=0
-        Print one line per mode and per connector when > 0.
+    {verbose}
 
     Attributes
     ----------
@@ -394,8 +394,10 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         second on has a relative height below ``stop_ratio``; a new complex."""
         spec, buffers = self._spec(), module_buffers(grown.modes[0].module_)
         scale, reg_scale = grown.mode_scale(), grown.reg_scale()
-        for j in range(grown.n_connectors, n_total):
-            start = time.perf_counter()
+        missing = range(grown.n_connectors, n_total)
+        for j in progress_bar(
+            missing, verbose=self.verbose, desc="SPROConnector connectors", unit="connector"
+        ):
             seed, faces = vertex_seed(grown.seed, j), grown.faces()
             where = f"connector {j + 1}"
             trained = train_vertex(
@@ -409,6 +411,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 faces=faces,
                 reg_scale=reg_scale,
                 where=where,
+                verbose=self.verbose,
             )
             flat = trained.flat().to(trained.start)
             per_simplex = torch.stack([face(flat) for face in trained.faces])
@@ -420,15 +423,6 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 start_heights=(*grown.start_heights, trained.mean_height(trained.start) / scale),
                 histories=(*grown.histories, trained.history),
             )
-            if self.verbose:
-                print(
-                    f"[skspro] SPROConnector connector {j + 1}/{n_total} "
-                    f"in {time.perf_counter() - start:.1f}s "
-                    f"(train loss {trained.history[-1, 'ce_loss']:.4f}, "
-                    f"complex log-volume {grown.log_volumes[-1]:.2f}, "
-                    f"relative height {grown.heights[-1]:.3g})",
-                    flush=True,
-                )
             if stop_ratio is not None and j >= 1 and grown.heights[-1] < stop_ratio:
                 break
         return grown

@@ -28,6 +28,13 @@ FRAGMENTS = {
         When fitting again, keep the fitted members (and vertices) bit for
         bit and train only the ones added by a larger ``n_members`` (or
         ``n_vertices``).""",
+    "verbose": """verbose : int, default=0
+        Governs everything a fit prints, members included: ``0`` silent;
+        ``1`` progress bars (tqdm, on stderr) over members and vertices (or
+        connectors); ``2`` also over the epochs of every fit; ``3`` also
+        skorch's epoch table of every member. No bar is drawn inside joblib
+        or Dask workers. A template left at skorch's default ``verbose`` follows
+        this setting; any other value set on the template is kept.""",
     "y_true": """y_true : array-like of shape (n_samples,)
         True labels (any hashable type).""",
     "y_proba": """y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)

@@ -32,8 +32,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         ``joblib.parallel_config`` context). Results do not depend on it.
     {device}
     {warm_start}
-    verbose : int, default=0
-        Print one line per trained member when > 0.
+    {verbose}
 
     Attributes
     ----------

@@ -78,8 +78,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         Results do not depend on it.
     {device}
     {warm_start}
-    verbose : int, default=0
-        Print one line per trained member and per vertex when > 0.
+    {verbose}
 
     Attributes
     ----------

@@ -9,7 +9,6 @@ through joblib, so every input and output here pickles.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 import time
@@ -25,6 +24,7 @@ from skorch.history import History
 
 from ._devices import resolve_devices
 from ._inputs import check_copyable, check_output_size
+from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
 from .simplex import (
@@ -222,6 +222,7 @@ def train_vertex(
     faces: list[list[int]] | None = None,
     reg_scale: float | None = None,
     where: str = "a vertex",
+    verbose: int = 0,
 ) -> TrainedVertex:
     """Train one new vertex that completes every face of ``pool`` to a simplex.
 
@@ -245,7 +246,9 @@ def train_vertex(
     reg_scale : float, optional
         Multiplies ``spec.reg``; default the squared norm of vertex 0.
     where : str
-        What is trained, for error messages.
+        What is trained, for error messages and the progress bar.
+    verbose : int, default=0
+        The estimator's ``verbose``: at 2 or more, a bar over the epochs.
 
     Returns
     -------
@@ -276,6 +279,7 @@ def train_vertex(
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
             ("skspro_finite_loss", FiniteLossGuard(where)),
+            *epoch_progress_callbacks(verbose, where),
         ],
         verbose=0,
         reg=spec.reg,
@@ -322,12 +326,12 @@ def _separate_checkpoints(net: NeuralNet, index: int) -> None:
             callback.dirname = os.path.join(callback.dirname or ".", f"member_{index}")
 
 
-def _guard_loss(net: NeuralNet, where: str) -> None:
-    """Add the finite-loss check to a private clone's callbacks."""
+def _guard_loss(net: NeuralNet, where: str, verbose: int = 0) -> None:
+    """Add the finite-loss check (and, by ``verbose``, a bar over epochs) to a private clone's callbacks."""
     if net.callbacks == "disable":
         return
     callbacks = list(net.callbacks or [])
-    callbacks.append(("skspro_finite_loss", FiniteLossGuard(where)))
+    callbacks += [("skspro_finite_loss", FiniteLossGuard(where)), *epoch_progress_callbacks(verbose, where)]
     net.set_params(callbacks=callbacks)
 
 
@@ -365,7 +369,7 @@ def fit_member(
     device : str, optional
         Overrides the template's ``device``.
     verbose : int
-        Print a line per member and per vertex when > 0.
+        The estimator's ``verbose`` (levels in :mod:`skspro._progress`).
     n_threads : int, optional
         torch intra-op threads for this job.
     member : Member, optional
@@ -382,13 +386,9 @@ def fit_member(
     seed_member, seed_vertices, seed_samples = member_seeds(seed)
     with _GLOBAL_STATE_LOCK, torch_threads(n_threads):
         if member is None:
-            member = _train_net(template, X, y, seed, seed_member, name=name, index=index, device=device)
-            if verbose:
-                net = member.net
-                loss = net.history[-1, "train_loss"] if len(net.history) else math.nan
-                print(
-                    f"[skspro] {name}: trained in {member.fit_time:.1f}s (train loss {loss:.4f})", flush=True
-                )
+            member = _train_net(
+                template, X, y, seed, seed_member, name=name, index=index, device=device, verbose=verbose
+            )
         if member.simplex.n_vertices - 1 > spec.n_vertices:
             raise ValueError(
                 f"A fitted member has {member.simplex.n_vertices - 1} vertices; warm_start can add "
@@ -400,14 +400,15 @@ def fit_member(
 
 
 def _train_net(
-    template: NeuralNet, X, y, seed: int, seed_member: int, *, name: str, index: int, device: str | None
+    template: NeuralNet, X, y, seed: int, seed_member: int, *, name: str, index: int, device, verbose: int
 ) -> Member:
     """A member without vertices: a private clone of the template, trained from ``seed_member``."""
     net = clone(template)
+    net.set_params(verbose=member_verbose(verbose, template.verbose))
     if device is not None:
         net.set_params(device=device)
     _separate_checkpoints(net, index)
-    _guard_loss(net, name)
+    _guard_loss(net, name, verbose)
     start = time.perf_counter()
     with seeded_torch(seed_member, device_of(net)):
         net.fit(X, y)
@@ -432,20 +433,15 @@ def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *
         list(member.vertex_histories),
         list(member.vertex_times),
     )
-    for v in range(simplex.n_vertices - 1, spec.n_vertices):
+    missing = range(simplex.n_vertices - 1, spec.n_vertices)
+    for v in progress_bar(missing, verbose=verbose, desc=f"{name} vertices", unit="vertex", leave=False):
         start = time.perf_counter()
-        where = f"{name}, vertex {v + 1}"
-        trained = train_vertex(net, simplex, buffers, X, y, vertex_seed(seed_vertices, v), spec, where=where)
+        where, seed = f"{name}, vertex {v + 1}", vertex_seed(seed_vertices, v)
+        trained = train_vertex(net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose)
         simplex = simplex.append(trained.vertex)
         times.append(time.perf_counter() - start)
         log_volumes.append(simplex.log_volume())
         histories.append(trained.history)
-        if verbose:
-            print(
-                f"[skspro] {name}: vertex {v + 1}/{spec.n_vertices} in {times[-1]:.1f}s "
-                f"(train loss {trained.history[-1, 'ce_loss']:.4f}, log-volume {log_volumes[-1]:.2f})",
-                flush=True,
-            )
     return replace(
         member,
         simplex=simplex,
@@ -499,7 +495,7 @@ def fit_members(
     workers = effective_n_jobs(n_jobs)
     devices = resolve_devices(device, workers, len(seeds))
     n_threads = None if workers == 1 else max(1, torch.get_num_threads() // workers)
-    return Parallel(n_jobs=n_jobs)(
+    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(fit_member)(
             template,
             X,
@@ -515,3 +511,5 @@ def fit_members(
         )
         for i, seed in enumerate(seeds)
     )
+    bar = progress_bar(jobs, verbose=verbose, total=len(seeds), desc=f"{owner} members", unit="member")
+    return list(bar)

@@ -84,8 +84,14 @@ def test_epoch_bar_of_a_skorch_fit(capsys):
     X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
     net = NeuralNetClassifier(
-        MLP, module__input_dim=4, module__n_classes=2, max_epochs=3, train_split=None, verbose=0,
-        optimizer=torch.optim.Adam, callbacks=[(name, EpochProgress("member 1/2", leave=True))],
+        MLP,
+        module__input_dim=4,
+        module__n_classes=2,
+        max_epochs=3,
+        train_split=None,
+        verbose=0,
+        optimizer=torch.optim.Adam,
+        callbacks=[(name, EpochProgress("member 1/2", leave=True))],
     ).fit(X, y)
     err = capsys.readouterr().err
     assert "member 1/2" in err and "3/3" in err and "train_loss" in err
@@ -104,3 +110,53 @@ def test_stage_progress(capsys):
         raise RuntimeError
     assert failing.done == 0  # a failed stage does not count as done
     assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------- wired into the estimators
+def _readme_template():
+    """The README's template: skorch's default verbose (1), which would print epoch tables."""
+    import torch
+    from skorch import NeuralNetClassifier
+
+    from skspro.modules import MLP
+
+    return NeuralNetClassifier(
+        MLP,
+        module__input_dim=13,
+        module__n_classes=3,
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=2,
+        train_split=None,
+    )
+
+
+def test_a_grid_search_over_the_readme_template_prints_nothing(capfd):
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import GridSearchCV
+
+    from skspro import ESPROClassifier
+
+    X, y = load_wine(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    model = ESPROClassifier(_readme_template(), n_members=2, n_vertices=1, vertex_epochs=1, n_samples=2)
+    GridSearchCV(model, {"estimator__lr": [1e-2, 3e-2]}, cv=2).fit(X, y)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_verbose_draws_bars_over_members_vertices_and_epochs(capfd):
+    import numpy as np
+    from sklearn.datasets import load_wine
+
+    from skspro import ESPROClassifier
+
+    X, y = load_wine(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    ESPROClassifier(
+        _readme_template(), n_members=3, n_vertices=1, vertex_epochs=1, n_samples=2, verbose=2
+    ).fit(X, y)
+    out, err = capfd.readouterr()
+    assert "ESPROClassifier members" in err and "3/3" in err
+    assert "vertex 1" in err  # the epochs bar of a vertex fit
+    assert "epoch" not in out  # skorch's tables only from verbose=3
