@@ -32,7 +32,7 @@ def ensemble(digits):
 
 
 def connect(ensemble, X, y, **params):
-    settings = dict(n_connectors=2, connector_epochs=30, n_samples=6, random_state=0)
+    settings = dict(n_connectors=2, connector_epochs=20, n_samples=6, random_state=0)
     settings.update(params)
     return SPROConnector(FrozenEstimator(ensemble), **settings).fit(X, y)
 

@@ -6,7 +6,7 @@ from skspro import DeepEnsembleClassifier, ESPROClassifier, SPROConnector, defau
 
 
 def _small_template():
-    return default_estimator().set_params(max_epochs=20, module__hidden_units=(32,), lr=1e-2)
+    return default_estimator().set_params(max_epochs=6, module__hidden_units=(32,), lr=3e-2)
 
 
 ESTIMATORS = [
