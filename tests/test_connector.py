@@ -15,7 +15,7 @@ from skspro import DeepEnsembleClassifier, ESPROClassifier, SPROConnector, defau
 
 
 def mode_template():
-    return default_estimator().set_params(max_epochs=60, module__hidden_units=(64,), lr=3e-3)
+    return default_estimator().set_params(max_epochs=30, module__hidden_units=(64,), lr=5e-3)
 
 
 @pytest.fixture(scope="module")
