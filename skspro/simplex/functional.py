@@ -39,8 +39,10 @@ __all__ = [
 #: network already does, and vmap turns convolutions into slower grouped ones.
 VMAP_MAX_ROWS = 256
 #: The limit for convolutional modules on the CPU, where grouped convolutions
-#: lose to the loop already at 32 rows (benchmarks/results/speed-cpu.md).
-VMAP_MAX_ROWS_CPU_CONV = 8
+#: lose to the network-by-network loop from about 128 rows on (measured on
+#: small CNNs with and without BatchNorm, 2 cores; at 32-64 rows the wide
+#: forward is 1.5-2x faster than the loop: benchmarks/results/speed-cpu-prediction.md).
+VMAP_MAX_ROWS_CPU_CONV = 64
 
 
 def vmap_row_limit(module: torch.nn.Module, device: torch.device) -> int:
