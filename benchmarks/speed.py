@@ -165,8 +165,16 @@ def bench_prediction(name, model, settings, device, X, batches=None):
                 for network in ready:
                     network(x)
 
+        def python_loop_proba(x=x):
+            # What predict_proba returns, computed the plain way: the mean of
+            # every network's float64 softmax.
+            with torch.no_grad():
+                total = sum(torch.softmax(network(x).to(torch.float64), -1) for network in ready)
+                return (total / len(ready)).cpu().numpy()
+
         times = {"one_network_s": median_time(single, device, repeats)}
         times["python_loop_s"] = median_time(python_loop, device, repeats)
+        times["python_loop_proba_s"] = median_time(python_loop_proba, device, repeats)
         for label, method in (("functional_loop_s", "loop"), ("stacked_s", "stacked"), ("vmap_s", "vmap")):
             if batch > 4096 and method != "loop":
                 times[label] = float("nan")  # the auto path never takes them at this size
@@ -189,6 +197,8 @@ def bench_prediction(name, model, settings, device, X, batches=None):
                 "predict_proba_over_flop_limit": times["predict_proba_s"]
                 / (networks.n_networks * times["one_network_s"]),
                 "python_loop_over_predict_proba": times["python_loop_s"] / times["predict_proba_s"],
+                "python_proba_loop_over_predict_proba": times["python_loop_proba_s"]
+                / times["predict_proba_s"],
                 "python_loop_over_stacked": times["python_loop_s"] / times["stacked_s"],
             }
         )
@@ -325,6 +335,8 @@ def main(argv=None) -> int:
                 "predict_proba_s",
                 "predict_proba_over_flop_limit",
                 "python_loop_over_predict_proba",
+                "python_loop_proba_s",
+                "python_proba_loop_over_predict_proba",
             ],
         )
     if fit_times:
