@@ -128,7 +128,8 @@ def _is_state(value) -> bool:
 
 
 def _is_numbers(value) -> bool:
-    return isinstance(value, list | tuple) and all(isinstance(v, Real) and math.isfinite(v) for v in value)
+    # -inf is a legitimate log-volume (a degenerate simplex); NaN is not.
+    return isinstance(value, list | tuple) and all(isinstance(v, Real) and not math.isnan(v) for v in value)
 
 
 _MEMBER_KEYS = {

@@ -146,14 +146,16 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
         and X.shape[0] >= 1
         and X.shape[1:] == input_shape
         and not hasattr(estimator, "feature_names_in_")
-        and X.dtype == np.float32
-        and np.isfinite(X).all()
     ):
         # What validate_data would accept unchanged, checked in a few
         # microseconds (it costs about 60 on every call, which dominates
-        # predict_proba for small batches); anything else takes the full
-        # validation and its errors.
-        return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+        # predict_proba for small batches): finite after the cast to
+        # float32, so float64 values beyond its range are caught too.
+        # Anything else takes the full validation and its errors.
+        with np.errstate(over="ignore"):
+            X32 = np.ascontiguousarray(X, dtype=np.float32)
+        if np.isfinite(X32).all():
+            return torch.as_tensor(X32)
     with _numeric_input():
         X = validate_data(estimator, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64])
     if X.shape[1:] != input_shape:
