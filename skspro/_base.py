@@ -193,8 +193,8 @@ def _check_warm_start_data(previous_fit: tuple, data) -> None:
     classes, input_shape = previous_fit
     if not np.array_equal(classes, data.classes):
         raise ValueError(
-            f"warm_start=True needs the classes of the first fit ({list(classes)[:10]}), "
-            f"got {list(data.classes)[:10]}. Refit with warm_start=False."
+            f"warm_start=True needs the classes of the first fit ({np.asarray(classes)[:10].tolist()}), "
+            f"got {data.classes[:10].tolist()}. Refit with warm_start=False."
         )
     if tuple(input_shape) != tuple(data.input_shape):
         raise ValueError(

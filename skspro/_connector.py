@@ -18,6 +18,7 @@ from skorch import NeuralNet
 
 from ._base import NetworksPredictorMixin
 from ._docstrings import fill_doc
+from ._file_checks import CONNECTOR_CURVES, CONNECTOR_MODE_ARRAYS
 from ._inputs import (
     check_output_size,
     draw_seeds,
@@ -656,16 +657,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
 
 
 #: Fitted arrays of the connector stored in a file as they are.
-_STORED_ARRAYS = (
-    "log_volumes_",
-    "volumes_",
-    "relative_heights_",
-    "start_relative_heights_",
-    "simplex_train_loss_",
-    "simplex_train_accuracy_",
-    "mode_train_loss_",
-    "mode_train_accuracy_",
-)
+_STORED_ARRAYS = CONNECTOR_CURVES + CONNECTOR_MODE_ARRAYS
 
 
 def _mode_norm_buffers(nets: list[NeuralNet]) -> dict[str, torch.Tensor]:

@@ -21,6 +21,7 @@ Every refusal is a ``ValueError`` that names the file and what is wrong.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import zipfile
@@ -55,8 +56,11 @@ def check_archive(path) -> None:
             f"{os.fspath(path)!r} is not a skspro weights file (a torch archive of tensors and plain data); "
             "any other file, pickled objects included, is refused without running them."
         )
-    with zipfile.ZipFile(path) as archive:
-        records = archive.infolist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except Exception as error:  # BadZipFile, NotImplementedError, ... from a corrupt directory
+        raise _refuse(path, f"its zip structure is corrupt ({type(error).__name__}: {error}).") from None
     if len(records) > LIMITS["records"]:
         raise _refuse(path, f"it has {len(records)} records (at most {LIMITS['records']}).")
     for record in records:
@@ -79,18 +83,25 @@ def _tensors(value, where: str):
             yield from _tensors(item, f"{where}[{i}]")
 
 
-def _check_tensor(path, where: str, tensor: torch.Tensor) -> None:
+def _check_tensor(path, where: str, tensor: torch.Tensor, finite: bool) -> None:
     if tensor.layout != torch.strided or tensor.device.type != "cpu":
         raise _refuse(
             path, f"{where} is a {tensor.layout} tensor on {tensor.device}; only dense CPU tensors."
         )
     if tensor.dtype.is_complex or not (tensor.dtype.is_floating_point or tensor.dtype in _INTEGER):
         raise _refuse(path, f"{where} has dtype {tensor.dtype}.")
-    needed = (tensor.storage_offset() + tensor.numel()) * tensor.element_size()
-    if not tensor.is_contiguous() or needed > tensor.untyped_storage().nbytes():
-        raise _refuse(path, f"{where} is a view of shape {tuple(tensor.shape)} beyond or across its storage.")
-    if tensor.dtype.is_floating_point and not bool(torch.isfinite(tensor).all()):
-        raise _refuse(path, f"{where} holds NaN or infinite values.")
+    stored = tensor.untyped_storage().nbytes()
+    extent = tensor.storage_offset() + 1 + sum((n - 1) * st for n, st in zip(tensor.shape, tensor.stride()))
+    declared = tensor.numel() * tensor.element_size()
+    if tensor.numel() and (extent * tensor.element_size() > stored or declared > max(2 * stored, 2**20)):
+        # a broadcast view (stride 0) that makes a few stored bytes look like gigabytes
+        raise _refuse(
+            path, f"{where} is a view of shape {tuple(tensor.shape)} beyond what its storage holds."
+        )
+    if tensor.dtype.is_floating_point:
+        bad = torch.isnan(tensor) if not finite else ~torch.isfinite(tensor)
+        if bool(bad.any()):
+            raise _refuse(path, f"{where} holds NaN{'' if not finite else ' or infinite'} values.")
 
 
 _INTEGER = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool)
@@ -111,14 +122,13 @@ def check_payload(path, payload) -> None:
             raise _refuse(path, "its connector record is incomplete.")
         if not 1 <= len(modes) <= LIMITS["modes"] or not all(_is_state(m) for m in modes):
             raise _refuse(path, f"it has {len(modes)} modes, or a mode that is not a module state.")
-    declared, storages = 0, {}
+    records = payload["members"] + payload.get("modes", [])
+    if len({id(record) for record in records}) != len(records):
+        raise _refuse(path, "it repeats one member or mode record (save writes each once).")
     for where, tensor in _tensors(payload, "payload"):
-        _check_tensor(path, where, tensor)
-        declared += tensor.numel() * tensor.element_size()
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-    if declared > 2 * sum(storages.values()) + 2**20:
-        raise _refuse(path, f"its tensors declare {declared} bytes over {sum(storages.values())} stored.")
+        # Weights and sample points must be finite; buffers may hold infinities (masks).
+        finite = "['simplex']" in where or "['sample_weights']" in where
+        _check_tensor(path, where, tensor, finite)
 
 
 def _is_state(value) -> bool:
@@ -184,6 +194,8 @@ def check_meta(path, meta: dict) -> None:
 def label_array(path, classes: dict) -> np.ndarray:
     """The stored class labels; refused if the dtype is not a plain one or is wider than the labels."""
     values = classes["values"]
+    if not all(isinstance(v, str | bool | Real) for v in values):
+        raise _refuse(path, "its class labels are not plain strings, numbers or booleans.")
     if not 2 <= len(values) <= LIMITS["classes"] or len(set(map(repr, values))) != len(values):
         raise _refuse(
             path, f"it has {len(values)} class labels, or repeated ones (2 to {LIMITS['classes']})."
@@ -193,11 +205,15 @@ def label_array(path, classes: dict) -> np.ndarray:
     except TypeError:
         raise _refuse(path, f"class labels of dtype {classes['dtype']!r}.") from None
     widest = max(len(str(v)) for v in values)
-    if dtype.kind not in "biufUO" or (
-        dtype.kind == "U" and dtype.itemsize // 4 > max(widest, LIMITS["label_chars"])
-    ):
+    if dtype.kind not in "biufUO" or dtype.itemsize * len(values) > 64 * 2**20:
         raise _refuse(path, f"class labels of dtype {dtype} for labels of at most {widest} characters.")
-    return np.asarray(values, dtype=dtype)
+    try:
+        labels = np.asarray(values, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise _refuse(path, f"its class labels do not fit dtype {dtype} ({error}).") from None
+    if labels.ndim != 1:
+        raise _refuse(path, "its class labels are not a flat list.")
+    return labels
 
 
 def template_shapes(template) -> tuple[dict[str, tuple], set[str]] | None:
@@ -211,20 +227,29 @@ def template_shapes(template) -> tuple[dict[str, tuple], set[str]] | None:
     return module_shapes(module)
 
 
-def module_shapes(module: torch.nn.Module) -> tuple[dict[str, tuple], set[str]]:
-    """Shapes of a module's state and its parameter names."""
-    shapes = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    return shapes, {name for name, _ in module.named_parameters()}
+def module_shapes(module: torch.nn.Module) -> tuple[dict[str, tuple], set[str], dict[str, torch.dtype]]:
+    """Shapes of a module's state, its parameter names and the state's dtypes."""
+    state = module.state_dict()
+    shapes = {name: tuple(t.shape) for name, t in state.items()}
+    return (
+        shapes,
+        {name for name, _ in module.named_parameters()},
+        {name: t.dtype for name, t in state.items()},
+    )
 
 
 def check_shapes(path, payload: dict, template: tuple[dict[str, tuple], set[str]], n_networks: int) -> None:
     """Every stored module state, simplex, sample-weight matrix and buffer against the template's shapes."""
-    shapes, params = template
+    shapes, params, dtypes = template
     states = [(f"member {i}", m["module_state"]) for i, m in enumerate(payload["members"])]
     states += [(f"mode {i}", state) for i, state in enumerate(payload.get("modes", []))]
     for where, state in states:
         for name in [*shapes, *(n for n in state if n not in shapes)]:
             stored, expected = tuple(state[name].shape) if name in state else None, shapes.get(name)
+            if stored == expected and state[name].dtype != dtypes[name]:
+                raise _refuse(
+                    path, f"{where}'s {name!r} is {state[name].dtype}, the template's is {dtypes[name]}."
+                )
             if stored != expected:
                 raise ValueError(
                     f"{os.fspath(path)!r} does not fit the template it is loaded with: {where}'s {name!r} "
@@ -234,22 +259,27 @@ def check_shapes(path, payload: dict, template: tuple[dict[str, tuple], set[str]
                 )
     total = 0
     for i, member in enumerate(payload["members"]):
-        _check_simplex(path, f"member {i}", member, shapes, params)
+        _check_simplex(path, f"member {i}", member, shapes, params, dtypes)
+        if "connector" not in payload:  # an ensemble member: one curve value per added vertex
+            n_added = member["sample_weights"].shape[1] - 1
+            if len(member["log_volumes"]) != n_added or len(member["vertex_times"]) != n_added:
+                raise _refuse(path, f"member {i} has {n_added} added vertices but other curve lengths.")
         total += len(member["sample_weights"])
     if total != n_networks:
         raise _refuse(path, f"its members hold {total} prediction networks, its header says {n_networks}.")
 
 
-def _check_simplex(path, where: str, member: dict, shapes: dict[str, tuple], params: set[str]) -> None:
+def _check_simplex(path, where: str, member: dict, shapes: dict, params: set[str], dtypes: dict) -> None:
     simplex, weights = member["simplex"], member["sample_weights"]
     n_vertices = weights.shape[1]
     if set(simplex) != params:
         raise _refuse(path, f"{where}'s simplex does not hold the module's parameters.")
     for name, tensor in simplex.items():
-        if tuple(tensor.shape) != (n_vertices, *shapes[name]):
+        if tuple(tensor.shape) != (n_vertices, *shapes[name]) or tensor.dtype != dtypes[name]:
             raise _refuse(
                 path,
-                f"{where}'s simplex {name!r} has shape {tuple(tensor.shape)}, not {n_vertices} vertices.",
+                f"{where}'s simplex {name!r} is {tensor.dtype} of shape {tuple(tensor.shape)}; the template "
+                f"needs {n_vertices} vertices of shape {shapes[name]} in {dtypes[name]}.",
             )
     if bool((weights < 0).any()) or not torch.allclose(
         weights.double().sum(1), torch.ones(len(weights)).double(), atol=1e-4
@@ -257,6 +287,41 @@ def _check_simplex(path, where: str, member: dict, shapes: dict[str, tuple], par
         raise _refuse(
             path, f"{where}'s sample weights are not points of the simplex (non-negative, summing to 1)."
         )
+    if not weights.dtype.is_floating_point:
+        raise _refuse(path, f"{where}'s sample weights are {weights.dtype}.")
     for name, buffer in member["norm_buffers"].items():
-        if name not in shapes or tuple(buffer.shape) != (len(weights), *shapes[name]):
+        if (
+            name not in shapes
+            or tuple(buffer.shape) != (len(weights), *shapes[name])
+            or buffer.dtype != dtypes[name]
+        ):
             raise _refuse(path, f"{where}'s statistics {name!r} have shape {tuple(buffer.shape)}.")
+
+
+#: The connector's fitted arrays a file stores: one value per connector, one per mode.
+CONNECTOR_CURVES = ("log_volumes_", "volumes_", "relative_heights_", "start_relative_heights_")
+CONNECTOR_MODE_ARRAYS = (
+    "simplex_train_loss_",
+    "simplex_train_accuracy_",
+    "mode_train_loss_",
+    "mode_train_accuracy_",
+)
+
+
+def connector_fields(path, payload: dict) -> dict:
+    """The connector's record, refused unless it describes the stored complex."""
+    try:
+        fields = json.loads(payload["connector"])
+    except ValueError:
+        raise _refuse(path, "its connector record is not JSON.") from None
+    n_modes, n_vertices = len(payload["modes"]), payload["members"][0]["sample_weights"].shape[1]
+    n = fields.get("n_connectors") if isinstance(fields, dict) else None
+    if not isinstance(n, int) or n < 0 or not isinstance(fields.get("connector_seed"), int):
+        raise _refuse(path, "its connector record has no valid n_connectors / connector_seed.")
+    if n_modes + n != n_vertices or len(payload["members"]) != 1:
+        raise _refuse(path, f"{n_modes} modes and {n} connectors, but one simplex of {n_vertices} vertices.")
+    for names, length in ((CONNECTOR_CURVES, n), (CONNECTOR_MODE_ARRAYS, n_modes)):
+        for name in names:
+            if not _is_numbers(fields.get(name)) or len(fields[name]) != length:
+                raise _refuse(path, f"its connector record's {name!r} is not {length} numbers.")
+    return fields

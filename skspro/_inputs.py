@@ -120,7 +120,7 @@ def validate_fit_data(estimator, X, y) -> FitData:
             X,
             y,
             allow_nd=True,
-            dtype=[np.float32, np.float64],
+            dtype=[np.float64, np.float32],
             ensure_min_samples=2,
             y_numeric=False,
         )
@@ -130,7 +130,7 @@ def validate_fit_data(estimator, X, y) -> FitData:
     if len(encoder.classes_) < 2:
         raise ValueError(
             f"{type(estimator).__name__} needs samples of at least 2 classes in y; got only class "
-            f"{encoder.classes_[0]!r}. Check the labels (or the split that produced them)."
+            f"{encoder.classes_.tolist()[0]!r}. Check the labels (or the split that produced them)."
         )
     return FitData(_as_float32(estimator, X), y_encoded, encoder.classes_, X.shape[1:])
 
@@ -157,7 +157,7 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
         if np.isfinite(X32).all():
             return torch.as_tensor(X32)
     with _numeric_input():
-        X = validate_data(estimator, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64])
+        X = validate_data(estimator, X, reset=False, allow_nd=True, dtype=[np.float64, np.float32])
     if X.shape[1:] != input_shape:
         raise ValueError(
             f"X has row shape {X.shape[1:]}, but {type(estimator).__name__} was fitted on rows of shape "
@@ -221,9 +221,9 @@ def check_output_size(net: NeuralNet, X: np.ndarray, classes: np.ndarray) -> Non
         if bool((out < 0).any()) or not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
             raise ValueError(
                 "The template's criterion is NLLLoss (skorch's default), for which skorch expects the module "
-                "to return probabilities (a softmax), but it returns other values (e.g. logits). Use "
-                "criterion=torch.nn.CrossEntropyLoss (as skspro.default_estimator does) for a module that "
-                "returns logits, or end the module with a Softmax."
+                "to return probabilities (a softmax), but it returns other values (e.g. logits or "
+                "log-probabilities). Use criterion=torch.nn.CrossEntropyLoss (as skspro.default_estimator "
+                "does) for a module that returns logits, or end the module with a Softmax."
             )
 
 

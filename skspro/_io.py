@@ -26,6 +26,7 @@ from ._file_checks import (
     check_meta,
     check_payload,
     check_shapes,
+    connector_fields,
     label_array,
     module_shapes,
     template_shapes,
@@ -51,6 +52,8 @@ def _plain(value):
 
 
 def _labels(values: np.ndarray) -> dict:
+    if values.dtype.kind == "U":  # no wider than the labels need (a file may not declare more)
+        values = values.astype(f"U{max(1, max(len(v) for v in values.tolist()))}")
     return {"dtype": str(values.dtype), "values": values.tolist()}
 
 
@@ -108,14 +111,17 @@ def _write_atomically(payload: dict, path: Path) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
+        if isinstance(error.__context__, KeyboardInterrupt) and not isinstance(error, KeyboardInterrupt):
+            # torch's writer fails while closing on Ctrl-C: the interrupt is what happened
+            raise error.__context__ from None
         raise
 
 
 def _state(net) -> dict:
-    return {k: v.detach().cpu() for k, v in net.module_.state_dict().items()}
+    return {k: v.detach().cpu().contiguous() for k, v in net.module_.state_dict().items()}
 
 
 def _meta(estimator) -> dict:
@@ -245,7 +251,7 @@ def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
     extra = None
     if "connector" in payload:  # the connector's modes and curves
         modes = [fresh_net(state) for state in payload["modes"]]
-        extra = {"modes": modes, "fields": json.loads(payload["connector"])}
+        extra = {"modes": modes, "fields": connector_fields(path, payload)}
     vars(model).update(classes_=classes, n_features_in_=meta["n_features_in"], _input_shape=input_shape)
     if meta["feature_names_in"]:
         model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)

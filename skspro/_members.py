@@ -434,7 +434,10 @@ def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *
         list(member.vertex_times),
     )
     missing = range(simplex.n_vertices - 1, spec.n_vertices)
-    for v in progress_bar(missing, verbose=verbose, desc=f"{name} vertices", unit="vertex", leave=False):
+    bar = progress_bar(
+        missing, verbose=verbose if missing else 0, desc=f"{name} vertices", unit="vertex", leave=False
+    )
+    for v in bar:
         start = time.perf_counter()
         where, seed = f"{name}, vertex {v + 1}", vertex_seed(seed_vertices, v)
         trained = train_vertex(net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose)

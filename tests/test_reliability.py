@@ -98,7 +98,10 @@ def _crafted(payload):
             "class labels of dtype",
         ),
         "20,000 members": (dict(payload, members=payload["members"][:1] * 20_000), "20000 members"),
-        "members aliasing one storage": (dict(payload, members=payload["members"][:1] * 1000), "bytes over"),
+        "members aliasing one storage": (
+            dict(payload, members=payload["members"][:1] * 1000),
+            "repeats one member",
+        ),
         "template parameters in the file": (
             _edit_meta(payload, params={"estimator__module__hidden_units": [50000, 50000]}),
             "does not have",
@@ -128,13 +131,13 @@ def _crafted(payload):
         "sparse tensor": (_edit_member(payload, "sample_weights", weights.to_sparse()), "sparse_coo"),
         "wrong simplex shape": (
             _edit_member(payload, "simplex", {k: v[:1] for k, v in simplex.items()}),
-            "not 2 vertices",
+            "needs 2 vertices",
         ),
         "NaN weights": (
             _edit_member(
                 payload, "module_state", {**state, name: torch.full_like(state[name], float("nan"))}
             ),
-            "NaN or infinite",
+            "holds NaN",
         ),
         "negative sample weights": (
             _edit_member(payload, "sample_weights", weights - 1.0),
@@ -383,3 +386,140 @@ def test_a_cnn_given_tabular_rows_says_what_shape_it_expects(wine):
     template = module_template(SmallCNN, module__n_classes=3)
     with pytest.raises(ValueError, match=r"images as \(n, channels, height, width\)"):
         DeepEnsembleClassifier(template, n_members=1).fit(X, y)
+
+
+# ------------------------------------------- found by review: more file cases
+def test_corrupt_zip_directories_are_refused_as_value_errors(tmp_path, saved):
+    _, path, _ = saved
+    data = bytearray(path.read_bytes())
+    at = data.rfind(b"PK\x01\x02")
+    data[at : at + 4] = b"PK\t\t"
+    bad = tmp_path / "bad.skspro"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="zip structure is corrupt"):
+        load(bad, ESPROClassifier(tiny_template()))
+
+
+@pytest.mark.parametrize(
+    "dtype, message",
+    [(torch.int64, "torch.int64.*torch.float32"), (torch.float64, "torch.float64.*torch.float32")],
+)
+def test_tensors_of_another_dtype_than_the_template_are_refused(tmp_path, saved, dtype, message):
+    _, _, payload = saved
+    simplex = payload["members"][0]["simplex"]
+    state = payload["members"][0]["module_state"]
+    name = next(iter(state))
+    for crafted in (
+        _edit_member(payload, "module_state", {**state, name: state[name].to(dtype)}),
+        _edit_member(payload, "simplex", {**simplex, name: simplex[name].to(dtype)}),
+    ):
+        with pytest.raises(ValueError, match=message):
+            load(_write(tmp_path, crafted), ESPROClassifier(tiny_template()))
+
+
+@pytest.mark.parametrize(
+    "classes, message",
+    [
+        ({"dtype": "int64", "values": [2**70, 1, 2]}, "do not fit dtype"),
+        ({"dtype": "float64", "values": ["a", "b", "c"]}, "do not fit dtype"),
+        ({"dtype": "O", "values": [[1], [2], [3]]}, "not plain strings"),
+    ],
+)
+def test_class_labels_that_do_not_fit_their_dtype_are_refused(tmp_path, saved, classes, message):
+    _, _, payload = saved
+    with pytest.raises(ValueError, match=message):
+        load(_write(tmp_path, _edit_meta(payload, classes=classes)), ESPROClassifier(tiny_template()))
+
+
+def test_curve_lengths_must_match_the_simplexes(tmp_path, saved):
+    _, _, payload = saved
+    crafted = _edit_member(payload, "log_volumes", [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="other curve lengths"):
+        load(_write(tmp_path, crafted), ESPROClassifier(tiny_template()))
+
+
+def test_connector_records_that_do_not_describe_the_complex_are_refused(tmp_path, wine):
+    from skspro import SPROConnector
+
+    X, y = wine
+    model = SPROConnector(tiny_template(), n_modes=2, n_connectors=1, connector_epochs=1, random_state=0)
+    path = tmp_path / "connector.skspro"
+    save(model.fit(X, y), path)
+    payload = torch.load(path, weights_only=True)
+    fields = json.loads(payload["connector"])
+    cases = {
+        "not JSON": (dict(payload, connector="nope"), "not JSON"),
+        "a list": (dict(payload, connector="[]"), "no valid n_connectors"),
+        "no seed": (
+            dict(payload, connector=json.dumps({k: v for k, v in fields.items() if k != "connector_seed"})),
+            "no valid n_connectors",
+        ),
+        "strings": (dict(payload, connector=json.dumps({**fields, "log_volumes_": ["a"]})), "log_volumes_"),
+        "too long": (
+            dict(payload, connector=json.dumps({**fields, "log_volumes_": [0.0, 1.0]})),
+            "log_volumes_",
+        ),
+        "another mode count": (
+            dict(payload, modes=[dict(m) for m in payload["modes"] * 2]),
+            "modes and 1 connectors",
+        ),
+    }
+    for case, (crafted, message) in cases.items():
+        with pytest.raises(ValueError, match=message):
+            load(_write(tmp_path, crafted, f"{case}.skspro"), SPROConnector(tiny_template()))
+
+
+class WithMask(torch.nn.Module):
+    """Legitimate state that the first checks refused: an infinite mask buffer,
+    a transposed (non-contiguous) parameter, a layer shared under two names."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(13, 13)
+        self.blocks = torch.nn.ModuleList([self.first, self.first])
+        self.head = torch.nn.Parameter(torch.randn(13, 3).t())
+        self.register_buffer("mask", torch.full((13,), float("-inf")))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = torch.relu(block(x))
+        return torch.nn.functional.linear(x + 0 * self.mask.clamp(min=0), self.head)
+
+
+def test_legitimate_unusual_models_and_wide_labels_round_trip(tmp_path, wine):
+    X, y = wine
+    labels = np.array(["a", "b", "c"], dtype="U5000")[y]
+    model = ESPROClassifier(
+        module_template(WithMask), n_members=2, n_vertices=1, vertex_epochs=1, random_state=0
+    )
+    model.fit(X, labels)
+    save(model, tmp_path / "model.skspro")
+    restored = load(tmp_path / "model.skspro", ESPROClassifier(module_template(WithMask)))
+    np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
+    assert list(restored.classes_) == ["a", "b", "c"]
+
+
+class ScaledLinear(torch.nn.Linear):
+    def forward(self, x):
+        return 5.0 * torch.nn.functional.linear(x, self.weight, self.bias) + 1.0
+
+
+def scaled_chain():
+    return torch.nn.Sequential(torch.nn.Linear(13, 16), torch.nn.ReLU(), ScaledLinear(16, 3))
+
+
+@pytest.mark.parametrize("rows", [5, 178, 534])
+def test_a_layer_subclass_with_its_own_forward_is_evaluated_as_written(wine, rows):
+    X, y = wine
+    model = DeepEnsembleClassifier(module_template(scaled_chain), n_members=2, random_state=0).fit(X, y)
+    x = np.concatenate([X] * 3)[:rows]
+    members = np.mean([net.predict_proba(x) for net in model.estimators_], axis=0)
+    np.testing.assert_allclose(model.predict_proba(x), members, rtol=1e-5, atol=1e-6)
+
+
+def test_values_beyond_float32_in_a_list_get_the_same_clear_error(wine, saved):
+    model, _, _ = saved
+    X = wine[0].astype(np.float64).tolist()
+    X[3][2] = 1e39
+    with pytest.raises(ValueError, match=r"beyond float32's range.*row 3"):
+        model.predict_proba(X)

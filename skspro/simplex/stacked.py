@@ -116,7 +116,17 @@ def _plan(module: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _check_layer(layer: nn.Module) -> None:
-    if isinstance(layer, _ELEMENTWISE + _POOLING + (nn.Flatten, nn.Linear)):
+    if isinstance(layer, _ELEMENTWISE + _POOLING):  # called as themselves: any forward is honoured
+        return
+    # Layers computed here by their functional form: only with the forward of
+    # torch's own class (a subclass that overrides it is evaluated as written,
+    # by vmap or the loop).
+    for base in (nn.Flatten, nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d):
+        if isinstance(layer, base) and type(layer).forward is not base.forward:
+            raise Unsupported(f"{type(layer).__name__} overrides {base.__name__}.forward")
+    if isinstance(layer, nn.Conv2d) and type(layer)._conv_forward is not nn.Conv2d._conv_forward:
+        raise Unsupported(f"{type(layer).__name__} overrides Conv2d._conv_forward")
+    if isinstance(layer, nn.Flatten | nn.Linear):
         return
     if isinstance(layer, nn.Conv2d) and layer.padding_mode == "zeros" and isinstance(layer.padding, tuple):
         return
