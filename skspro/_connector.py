@@ -414,7 +414,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 where=where,
                 verbose=self.verbose,
             )
-            flat = trained.flat().to(trained.start)
+            flat = trained.flat()
             per_simplex = torch.stack([face(flat) for face in trained.faces])
             grown = replace(
                 grown,
@@ -433,26 +433,16 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         prediction networks and their scores (nothing is assigned here)."""
         nets, n_modes, pool = grown.modes, grown.n_modes, grown.vertices
         weights = self._prediction_weights(grown)
-        if grown.n_connectors == 0:  # the modes themselves, each with its own statistics
-            norm_buffers = _mode_norm_buffers(nets)
-        else:
-            norm_buffers = norm_statistics(nets[0], pool, weights, module_buffers(nets[0].module_), X)
-        norm_buffers = {name: b.cpu() for name, b in norm_buffers.items()}
-        networks = networks_of(
-            nets[0], [NetworkGroup(pool, weights, module_buffers(nets[0].module_), norm_buffers)]
-        )
+        # Without connectors the networks are the modes, each with its own statistics.
+        own = _mode_norm_buffers(nets) if grown.n_connectors == 0 else None
+        networks = _networks_at(nets, pool, weights, own, X)
         loss, accuracy = _network_scores(networks, X, y)
         groups = np.repeat(np.arange(n_modes), len(weights) // n_modes)
         if grown.n_connectors == 0:  # the prediction networks are the modes
             mode_loss, mode_accuracy = loss, accuracy
         else:
-            mode_group = NetworkGroup(
-                pool,
-                torch.eye(pool.n_vertices)[:n_modes],
-                module_buffers(nets[0].module_),
-                _mode_norm_buffers(nets),
-            )
-            mode_loss, mode_accuracy = _network_scores(networks_of(nets[0], [mode_group]), X, y)
+            modes = _networks_at(nets, pool, torch.eye(pool.n_vertices)[:n_modes], _mode_norm_buffers(nets))
+            mode_loss, mode_accuracy = _network_scores(modes, X, y)
         log_volumes = np.array(grown.log_volumes, dtype=np.float64)
         return {
             "_complex": grown,
@@ -540,10 +530,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         nets, vertices = self.estimators_, self.vertices_
         rows = []
         for name, weights in (("line", line), ("complex", through)):
-            weights = weights.float()
-            norm_buffers = norm_statistics(nets[0], vertices, weights, module_buffers(nets[0].module_), x)
-            group = NetworkGroup(vertices, weights, module_buffers(nets[0].module_), norm_buffers)
-            loss, accuracy = _network_scores(networks_of(nets[0], [group]), x, y_encoded)
+            loss, accuracy = _network_scores(_networks_at(nets, vertices, weights.float(), X=x), x, y_encoded)
             rows += [
                 {"path": name, "t": float(t), "loss": float(lo), "accuracy": float(a)}
                 for t, lo, a in zip(ts, loss, accuracy)
@@ -639,15 +626,12 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
             tuple(arrays[name]) for name in ("log_volumes_", "relative_heights_", "start_relative_heights_")
         ]
         grown = _Complex(tuple(nets), member.simplex, fields["connector_seed"], *curves)
-        group = NetworkGroup(
-            member.simplex, member.sample_weights, module_buffers(nets[0].module_), member.norm_buffers
-        )
         vars(self).update(
             arrays,
             _complex=grown,
             estimators_=nets,
             vertices_=member.simplex,
-            networks_=networks_of(nets[0], [group]),
+            networks_=_networks_at(nets, member.simplex, member.sample_weights, member.norm_buffers),
             sample_weights_=member.sample_weights.numpy(),
             simplices_=[tuple(face) for face in grown.faces()],
             n_connectors_=grown.n_connectors,
@@ -658,6 +642,19 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
 
 #: Fitted arrays of the connector stored in a file as they are.
 _STORED_ARRAYS = CONNECTOR_CURVES + CONNECTOR_MODE_ARRAYS
+
+
+def _networks_at(
+    nets, vertices: StackedVertices, weights: torch.Tensor, norm_buffers=None, X=None
+) -> SampledNetworks:
+    """The networks at barycentric ``weights`` over the complex's ``vertices``, with the
+    first mode's buffers; their normalisation statistics are ``norm_buffers``, or
+    re-estimated on ``X``."""
+    buffers = module_buffers(nets[0].module_)
+    if norm_buffers is None:
+        estimated = norm_statistics(nets[0], vertices, weights, buffers, X)
+        norm_buffers = {name: b.cpu() for name, b in estimated.items()}
+    return networks_of(nets[0], [NetworkGroup(vertices, weights, buffers, norm_buffers)])
 
 
 def _mode_norm_buffers(nets: list[NeuralNet]) -> dict[str, torch.Tensor]:

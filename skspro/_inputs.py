@@ -89,11 +89,18 @@ def _numeric_input():
         raise
 
 
+def _finite_float32(X: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``X`` as contiguous float32, and whether it is finite (values beyond
+    float32's range become inf in the cast)."""
+    with np.errstate(over="ignore"):  # the callers report it
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    return X32, bool(np.isfinite(X32).all())
+
+
 def _as_float32(estimator, X: np.ndarray) -> np.ndarray:
     """``X`` as contiguous float32; values beyond float32's range are refused (they would become inf)."""
-    with np.errstate(over="ignore"):  # reported below, as an error
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X32).all():
+    X32, finite = _finite_float32(X)
+    if not finite:
         row = int(np.flatnonzero(~np.isfinite(X32.reshape(len(X32), -1)).all(1))[0])
         raise ValueError(
             f"X has values beyond float32's range (about 3.4e38; e.g. in row {row}), which "
@@ -152,9 +159,8 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
         # predict_proba for small batches): finite after the cast to
         # float32, so float64 values beyond its range are caught too.
         # Anything else takes the full validation and its errors.
-        with np.errstate(over="ignore"):
-            X32 = np.ascontiguousarray(X, dtype=np.float32)
-        if np.isfinite(X32).all():
+        X32, finite = _finite_float32(X)
+        if finite:
             return torch.as_tensor(X32)
     with _numeric_input():
         X = validate_data(estimator, X, reset=False, allow_nd=True, dtype=[np.float64, np.float32])

@@ -202,8 +202,8 @@ class TrainedVertex:
     faces: list[IncrementalLogVolume]
 
     def flat(self) -> torch.Tensor:
-        """The trained vertex, flat (float64)."""
-        return torch.cat([v.reshape(-1) for v in self.vertex.values()]).to(torch.float64)
+        """The trained vertex, flat, in the order and dtype of ``start``."""
+        return torch.cat([v.reshape(-1) for v in self.vertex.values()])
 
     def mean_height(self, flat_vertex: torch.Tensor) -> float:
         """Mean height of a flat vertex above the frozen faces."""

@@ -230,10 +230,15 @@ def forward_networks_loop(
     Tensor of shape (S, n_rows, ...)
         The module's raw output for every network.
     """
+    return _one_by_one(lambda p, b: functional_call(module, (p, b), (x,)), params, buffers, batched_buffers)
+
+
+def _one_by_one(call, params, buffers, batched_buffers) -> torch.Tensor:
+    """``call(params, buffers)`` for each network's own parameters and buffers, stacked."""
     outputs = []
     for s in range(_n_networks(params)):
         p = {name: t[s] for name, t in params.items()}
-        outputs.append(functional_call(module, (p, _slice_buffers(buffers, batched_buffers, s)), (x,)))
+        outputs.append(call(p, _slice_buffers(buffers, batched_buffers, s)))
     return torch.stack(outputs)
 
 
@@ -250,11 +255,7 @@ def _forward_chain_loop(steps, params, buffers, x, batched_buffers) -> torch.Ten
     """One network at a time through the chain's plain layer calls: the numbers
     of the functional loop, without the per-call cost of ``functional_call``
     and without touching the module."""
-    outputs = []
-    for s in range(_n_networks(params)):
-        p = {name: t[s] for name, t in params.items()}
-        outputs.append(run_single(steps, p, _slice_buffers(buffers, batched_buffers, s), x))
-    return torch.stack(outputs)
+    return _one_by_one(lambda p, b: run_single(steps, p, b, x), params, buffers, batched_buffers)
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
