@@ -8,12 +8,21 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNet
 
-from ._inputs import default_estimator, draw_seeds, member_template, validate_fit_data, validate_predict_data
+from ._docstrings import fill_doc
+from ._inputs import (
+    TemplateMixin,
+    default_estimator,
+    draw_seeds,
+    member_template,
+    validate_fit_data,
+    validate_predict_data,
+)
 from ._members import Member, SimplexSpec, fit_members, sampled_networks
 from ._safety import atomic_fit
+from ._weights import class_weights
 from .simplex import StackedVertices
 
 __all__ = ["BaseSimplexEnsemble", "NetworksPredictorMixin", "default_estimator"]
@@ -102,7 +111,7 @@ def _finite(proba: np.ndarray) -> np.ndarray:
     return proba
 
 
-class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
+class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
     """Members cloned from a skorch template, each with a simplex of weights.
 
     Subclasses define :meth:`_simplex_spec`. Fitted attributes are
@@ -112,6 +121,7 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
     _parameter_constraints: dict = {
         "estimator": [NeuralNet, None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "device": [str, None],
@@ -122,9 +132,10 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
     def _simplex_spec(self) -> SimplexSpec:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     @atomic_fit
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the members and grow their simplexes.
 
         Parameters
@@ -135,6 +146,7 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
             are. Cast to float32.
         y : array-like of shape (n_samples,)
             Class labels (any hashable type).
+        {sample_weight}
 
         Returns
         -------
@@ -152,12 +164,16 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
         """
         previous = self._members if self.warm_start and hasattr(self, "_members") else None
         previous_fit = (self.classes_, self._input_shape) if previous is not None else None
-        data = validate_fit_data(self, X, y)
+        data = validate_fit_data(self, X, y, sample_weight)
         if previous_fit is not None:
             _check_warm_start_data(previous_fit, data)
+        weights = class_weights(self.class_weight, data.classes, data.y)
+        template = member_template(
+            self.estimator, data.input_shape, len(data.classes), type(self).__name__, weights
+        )
         start = time.perf_counter()
         members = fit_members(
-            member_template(self.estimator, data.input_shape, len(data.classes), type(self).__name__),
+            template,
             data.X,
             data.y,
             data.classes,
@@ -168,10 +184,15 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
             device=self.device,
             verbose=self.verbose,
             previous=previous,
+            sample_weight=data.sample_weight,
         )
         state = _fitted_state(members)
         vars(self).update(
-            state, classes_=data.classes, _input_shape=data.input_shape, fit_time_=time.perf_counter() - start
+            state,
+            estimator_=template,
+            classes_=data.classes,
+            _input_shape=data.input_shape,
+            fit_time_=time.perf_counter() - start,
         )
         return self
 

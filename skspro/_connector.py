@@ -6,11 +6,12 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -20,6 +21,7 @@ from ._base import NetworksPredictorMixin
 from ._docstrings import fill_doc
 from ._file_checks import CONNECTOR_CURVES, CONNECTOR_MODE_ARRAYS
 from ._inputs import (
+    TemplateMixin,
     check_output_size,
     draw_seeds,
     member_template,
@@ -37,6 +39,7 @@ from ._members import (
 )
 from ._progress import progress_bar
 from ._safety import atomic_fit
+from ._weights import class_weights, validate_sample_weight
 from .simplex import (
     NetworkGroup,
     SampledNetworks,
@@ -91,7 +94,7 @@ class _Complex:
 
 
 @fill_doc
-class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
+class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
     """Connect independently trained networks by a simplicial complex of low loss.
 
     Given modes ``w_0 .. w_n`` (trained here, or networks you already have),
@@ -141,6 +144,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
     n_samples : int, default=10
         Networks drawn from each simplex for prediction; ``n_networks_ =
         n_modes * n_samples`` (or ``n_modes`` with no connector).
+    {class_weight}
     random_state : int, RandomState instance or None, default=None
         One seed per mode and one for the connectors.
     n_jobs : int, default=None
@@ -150,6 +154,10 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
+    estimator_ : skorch.NeuralNetClassifier
+        The validated, unfitted template of the modes: the one trained modes
+        were cloned from (with ``class_weight`` as the criterion's weights),
+        or an unfitted clone of the first frozen mode.
     estimators_ : list of skorch.NeuralNetClassifier
         The modes (the user's own objects when frozen modes were given).
     vertices_ : skspro.simplex.StackedVertices
@@ -230,6 +238,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         "n_train_samples": [Interval(Integral, 1, None, closed="left")],
         "train_sampling": [StrOptions({"split", "full"})],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "device": [str, None],
@@ -248,6 +257,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         n_train_samples=5,
         train_sampling="split",
         n_samples=10,
+        class_weight=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -262,6 +272,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         self.n_train_samples = n_train_samples
         self.train_sampling = train_sampling
         self.n_samples = n_samples
+        self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
@@ -328,15 +339,17 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
             n_samples=self.n_samples,
         )
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=False)
     @atomic_fit
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Obtain the modes (train or take them) and add the connectors.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
         y : array-like of shape (n_samples,)
+        {sample_weight}
 
         Returns
         -------
@@ -347,26 +360,31 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         A fit that fails or is interrupted leaves the estimator as it was:
         fitted state is built in locals and assigned at the end.
         """
-        data = validate_fit_data(self, X, y)
+        data = validate_fit_data(self, X, y, sample_weight)
         start = time.perf_counter()
-        nets, classes, y_encoded, seed = self._modes(data, y)
+        template, nets, classes, y_encoded, seed = self._modes(data, y)
         pool = StackedVertices.from_module(nets[0].module_).to("cpu")
         for net in nets[1:]:
             pool = pool.append(module_params(net.module_))
-        grown = self._grow(_Complex(tuple(nets), pool, seed), data.X, y_encoded, self.n_connectors)
+        weights = _Weights(data.sample_weight, class_weights(self.class_weight, classes, y_encoded))
+        grown = self._grow(_Complex(tuple(nets), pool, seed), data.X, y_encoded, self.n_connectors, weights)
         state = self._fitted_state(grown, data.X, y_encoded)
-        vars(self).update(state, classes_=classes, _input_shape=data.input_shape)
+        vars(self).update(state, estimator_=template, classes_=classes, _input_shape=data.input_shape)
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _modes(self, data, y) -> tuple[list[NeuralNet], np.ndarray, np.ndarray, int]:
-        """The modes (trained here, or the user's frozen ones), the classes,
-        the labels encoded for them, and the connectors' seed."""
+    def _modes(self, data, y) -> tuple[NeuralNet, list[NeuralNet], np.ndarray, np.ndarray, int]:
+        """The modes' template, the modes (trained here, or the user's frozen
+        ones), the classes, the labels encoded for them, and the connectors' seed."""
         frozen = self._frozen_modes()
         if frozen is None:
             seeds = draw_seeds(self.random_state, self.n_modes + 1)
             template = member_template(
-                self.estimator, data.input_shape, len(data.classes), type(self).__name__
+                self.estimator,
+                data.input_shape,
+                len(data.classes),
+                type(self).__name__,
+                class_weights(self.class_weight, data.classes, data.y),
             )
             members = fit_members(
                 template,
@@ -379,8 +397,9 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 n_jobs=self.n_jobs,
                 device=self.device,
                 verbose=self.verbose,
+                sample_weight=data.sample_weight,
             )
-            return [m.net for m in members], data.classes, data.y, int(seeds[-1])
+            return template, [m.net for m in members], data.classes, data.y, int(seeds[-1])
         nets, classes = frozen
         seed = int(draw_seeds(self.random_state, 1)[0])
         if classes is None and hasattr(nets[0], "classes_"):
@@ -388,9 +407,11 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         y_encoded = data.y if classes is None else self._encode(y, classes)
         classes = data.classes if classes is None else classes
         check_output_size(nets[0], data.X, classes)
-        return nets, classes, y_encoded, seed
+        return clone(nets[0]), nets, classes, y_encoded, seed
 
-    def _grow(self, grown: _Complex, X, y, n_total: int, stop_ratio: float | None = None) -> _Complex:
+    def _grow(
+        self, grown: _Complex, X, y, n_total: int, weights: _Weights, stop_ratio: float | None = None
+    ) -> _Complex:
         """Train connectors until there are ``n_total``, or until one from the
         second on has a relative height below ``stop_ratio``; a new complex."""
         spec, buffers = self._spec(), module_buffers(grown.modes[0].module_)
@@ -413,6 +434,8 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 reg_scale=reg_scale,
                 where=where,
                 verbose=self.verbose,
+                sample_weight=weights.rows,
+                class_weights=weights.classes,
             )
             flat = trained.flat()
             per_simplex = torch.stack([face(flat) for face in trained.faces])
@@ -538,7 +561,9 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         return pd.DataFrame(rows)
 
     @atomic_fit
-    def grow_until_collapse(self, X, y, *, max_connectors: int = 8, collapse_ratio: float = 0.05):
+    def grow_until_collapse(
+        self, X, y, *, sample_weight=None, max_connectors: int = 8, collapse_ratio: float = 0.05
+    ):
         """Add connectors one at a time until the complex's volume collapses.
 
         The dimensionality experiment of the paper: each new connector is
@@ -561,6 +586,8 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         ----------
         X, y : array-like
             The training data used in fit.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit` (with ``class_weight``).
         max_connectors : int, default=8
             Stop here if no collapse happened.
         collapse_ratio : float, default=0.05
@@ -585,8 +612,12 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
             )
         x = validate_predict_data(self, X).numpy()
         y_encoded = self._encode(y, self.classes_)
+        weights = _Weights(
+            validate_sample_weight(sample_weight, x),
+            class_weights(self.class_weight, self.classes_, y_encoded),
+        )
         already = self.n_connectors_
-        grown = self._grow(self._complex, x, y_encoded, max_connectors, stop_ratio=collapse_ratio)
+        grown = self._grow(self._complex, x, y_encoded, max_connectors, weights, stop_ratio=collapse_ratio)
         state = self._fitted_state(grown, x, y_encoded)
         low = np.flatnonzero(state["relative_heights_"][max(already, 1) :] < collapse_ratio)
         vars(self).update(state, collapse_at_=int(low[0] + max(already, 1) + 1) if len(low) else None)
@@ -638,6 +669,13 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
             _connector_seed=grown.seed,
             connector_histories_=[],
         )
+
+
+class _Weights(NamedTuple):
+    """The rows' and the classes' weights in the connectors' loss (None: unweighted)."""
+
+    rows: np.ndarray | None
+    classes: np.ndarray | None
 
 
 #: Fitted arrays of the connector stored in a file as they are.

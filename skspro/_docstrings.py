@@ -24,6 +24,24 @@ FRAGMENTS = {
         ``device``; ``"auto"`` picks a GPU when one is visible. With several
         GPUs, ``"cuda"`` and ``n_jobs > 1`` spread members over them. A model
         fitted on a GPU pickles and predicts on a machine without one.""",
+    "class_weight": """class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss of every member and vertex (or
+        connector), as in scikit-learn's classifiers: a dict ``{label:
+        weight}`` (missing labels weigh 1), ``"balanced"`` for
+        ``n_samples / (n_classes * np.bincount(y))``. Given to the template's
+        criterion as its ``weight`` (torch's weighted mean per minibatch), so
+        the criterion must take one (``CrossEntropyLoss``, ``NLLLoss``). It
+        multiplies ``sample_weight`` of :meth:`fit`.""",
+    "sample_weight": """sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row in the training loss of every
+            member and vertex: a minibatch's loss is the weighted mean
+            ``sum_i s_i l_i / sum_i s_i`` of its rows' losses (with
+            ``class_weight``, ``s_i`` times the weight of the row's class), as
+            in scikit-learn's ``MLPClassifier``. ``None`` or equal weights:
+            unweighted, bit for bit. Training by minibatches, weights of 2 are
+            not exactly the same as repeating rows. Normalisation statistics
+            (BatchNorm) of the sampled networks are estimated unweighted, as
+            the members' own are.""",
     "warm_start": """warm_start : bool, default=False
         When fitting again, keep the fitted members (and vertices) bit for
         bit and train only the ones added by a larger ``n_members`` (or

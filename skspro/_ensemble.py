@@ -24,6 +24,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     {template}
     n_members : int, default=5
         Number of independently trained networks.
+    {class_weight}
     random_state : int, RandomState instance or None, default=None
         Draws one integer seed per member (initialisation, shuffling,
         dropout). The caller's global torch random state is not changed.
@@ -36,6 +37,11 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
 
     Attributes
     ----------
+    estimator_ : skorch.NeuralNetClassifier
+        The validated, unfitted template every member was cloned from
+        (sized for the data, with ``class_weight`` as the criterion's
+        weights; after :func:`skspro.load`, without class weights, which only
+        training uses).
     estimators_ : list of skorch.NeuralNetClassifier
         The fitted members (their ``history`` holds the training curves).
     classes_ : ndarray of shape (n_classes,)
@@ -83,6 +89,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         estimator=None,
         *,
         n_members=5,
+        class_weight=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -91,6 +98,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     ):
         self.estimator = estimator
         self.n_members = n_members
+        self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device

@@ -67,6 +67,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
     n_samples : int, default=10
         Networks drawn from each simplex for prediction; ``n_networks_ =
         n_members * n_samples``.
+    {class_weight}
     random_state : int, RandomState instance or None, default=None
         Draws one integer seed per member, from which the seeds of its
         training, its vertices and its sample points derive. Members equal
@@ -82,6 +83,11 @@ class ESPROClassifier(BaseSimplexEnsemble):
 
     Attributes
     ----------
+    estimator_ : skorch.NeuralNetClassifier
+        The validated, unfitted template every member was cloned from
+        (sized for the data, with ``class_weight`` as the criterion's
+        weights; after :func:`skspro.load`, without class weights, which only
+        training uses).
     estimators_ : list of skorch.NeuralNetClassifier
         The fitted members; vertex 0 of each simplex is its weights.
     simplexes_ : list of skspro.simplex.StackedVertices
@@ -154,6 +160,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         n_train_samples=1,
         train_sampling="split",
         n_samples=10,
+        class_weight=None,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -169,6 +176,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.n_train_samples = n_train_samples
         self.train_sampling = train_sampling
         self.n_samples = n_samples
+        self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device

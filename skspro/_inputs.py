@@ -20,10 +20,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 
+from ._weights import check_class_weight_support, validate_sample_weight
 from .modules import MLP
 
 __all__ = [
     "FitData",
+    "TemplateMixin",
     "check_copyable",
     "check_output_size",
     "default_estimator",
@@ -60,6 +62,20 @@ def default_estimator() -> NeuralNetClassifier:
         iterator_train__shuffle=True,
         verbose=0,
     )
+
+
+class TemplateMixin:
+    """``set_params(estimator__...)`` on an estimator whose template is the
+    default (``estimator=None``): the default template is set first, then
+    changed, so ``GridSearchCV`` over ``estimator__lr`` works without an
+    explicit template. ``get_params()["estimator"]`` is that template from
+    then on."""
+
+    def set_params(self, **params):
+        nested = any(key.startswith("estimator__") for key in params)
+        if nested and "estimator" not in params and getattr(self, "estimator", None) is None:
+            self.estimator = default_estimator()
+        return super().set_params(**params)
 
 
 def draw_seeds(random_state, n_seeds: int) -> np.ndarray:
@@ -110,17 +126,20 @@ def _as_float32(estimator, X: np.ndarray) -> np.ndarray:
 
 
 class FitData(NamedTuple):
-    """Validated training data: float32 ``X``, encoded ``y``, the classes and the row shape."""
+    """Validated training data: float32 ``X``, encoded ``y``, the classes, the
+    row shape, and the rows' weights (None when unweighted)."""
 
     X: np.ndarray
     y: np.ndarray
     classes: np.ndarray
     input_shape: tuple
+    sample_weight: np.ndarray | None = None
 
 
-def validate_fit_data(estimator, X, y) -> FitData:
+def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
     """Validate training data as scikit-learn does (``n_features_in_`` and
-    ``feature_names_in_`` are set on ``estimator`` by ``validate_data``)."""
+    ``feature_names_in_`` are set on ``estimator`` by ``validate_data``;
+    ``sample_weight`` as in :func:`skspro._weights.validate_sample_weight`)."""
     with _numeric_input():
         X, y = validate_data(
             estimator,
@@ -139,7 +158,8 @@ def validate_fit_data(estimator, X, y) -> FitData:
             f"{type(estimator).__name__} needs samples of at least 2 classes in y; got only class "
             f"{encoder.classes_.tolist()[0]!r}. Check the labels (or the split that produced them)."
         )
-    return FitData(_as_float32(estimator, X), y_encoded, encoder.classes_, X.shape[1:])
+    weight = validate_sample_weight(sample_weight, X)
+    return FitData(_as_float32(estimator, X), y_encoded, encoder.classes_, X.shape[1:], weight)
 
 
 def validate_predict_data(estimator, X) -> torch.Tensor:
@@ -172,9 +192,12 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
     return torch.as_tensor(_as_float32(estimator, X))
 
 
-def member_template(estimator, input_shape: tuple, n_classes: int, owner: str) -> NeuralNet:
+def member_template(
+    estimator, input_shape: tuple, n_classes: int, owner: str, class_weights: np.ndarray | None = None
+) -> NeuralNet:
     """The skorch template of a member: a clone of ``estimator`` (or the
-    default), with skspro's MLP sized for the data unless the user set it."""
+    default), with skspro's MLP sized for the data unless the user set it,
+    and ``class_weights`` (one per class) as the criterion's ``weight``."""
     if estimator is not None and not isinstance(estimator, NeuralNetClassifier):
         raise ValueError(
             f"{owner} needs a skorch NeuralNetClassifier template (any module, criterion, optimizer), got "
@@ -186,6 +209,15 @@ def member_template(estimator, input_shape: tuple, n_classes: int, owner: str) -
     if params.get("module") is MLP:
         fill = {"module__input_dim": int(np.prod(input_shape)), "module__n_classes": n_classes}
         template.set_params(**{k: v for k, v in fill.items() if k not in params})
+    if class_weights is not None:
+        if params.get("criterion__weight") is not None:
+            raise ValueError(
+                f"{owner} got class_weight and a template with criterion__weight; set one of them "
+                "(class_weight=None keeps the template's weights)."
+            )
+        template.set_params(criterion__weight=torch.as_tensor(class_weights))
+        criterion = template.initialized_instance(template.criterion, template.get_params_for("criterion"))
+        check_class_weight_support(criterion, class_weights)
     return template
 
 

@@ -21,6 +21,8 @@ import torch
 from sklearn.base import BaseEstimator, clone
 
 from . import __version__
+from ._composition import is_composition, load_composition, save_composition
+from ._composition import skspro_classes as skspro_classes
 from ._file_checks import (
     check_archive,
     check_meta,
@@ -43,12 +45,12 @@ _MAGIC = "skspro-estimator"
 
 
 def _plain(value):
-    """JSON-able form of a parameter value (None for anything else)."""
+    """A parameter value that JSON stores as it is (None for anything else)."""
     try:
-        json.dumps(value)
-    except TypeError:
+        plain = json.loads(json.dumps(value))
+    except (TypeError, ValueError):
         return None
-    return value
+    return value if plain == value else None  # e.g. a dict keyed by numbers
 
 
 def _labels(values: np.ndarray) -> dict:
@@ -58,12 +60,17 @@ def _labels(values: np.ndarray) -> dict:
 
 
 def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
-    """Write a fitted skspro estimator's weights and configuration to ``path``.
+    """Write a fitted skspro estimator, or a composition holding some, to ``path``.
 
     Parameters
     ----------
-    estimator : ESPROClassifier, DeepEnsembleClassifier or SPROConnector
-        A fitted estimator.
+    estimator : ESPROClassifier, DeepEnsembleClassifier, SPROConnector or a composition
+        A fitted skspro estimator, or a fitted scikit-learn composition
+        (``Pipeline``, ``ColumnTransformer``, ``VotingClassifier``,
+        ``CalibratedClassifierCV`` ...) with skspro estimators at any step.
+        A composition's other parts are written with :mod:`skops.io`, the
+        skspro estimators in skspro's weights format
+        (:mod:`skspro._composition`); no part is pickled.
     path : str or path-like
         The file to write (written to a temporary name first, then renamed,
         so an interrupted save never leaves a half-written file).
@@ -81,9 +88,18 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     >>> restored = load(path, DeepEnsembleClassifier(template))
     >>> bool(np.array_equal(restored.predict_proba(X), model.predict_proba(X)))
     True
+
+    A whole pipeline, in one line each way:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> pipeline = make_pipeline(StandardScaler(), DeepEnsembleClassifier(template, n_members=2))
+    >>> save(pipeline.fit(X, y), tempfile.mkdtemp() + "/pipeline.skspro")
     """
-    if not hasattr(estimator, "_file_members") or not hasattr(estimator, "networks_"):
-        raise ValueError(f"save needs a fitted skspro estimator, got {type(estimator).__name__}.")
+    if not hasattr(estimator, "_file_members"):
+        return save_composition(estimator, Path(path))
+    if not hasattr(estimator, "networks_"):
+        raise ValueError(f"save needs a fitted estimator; this {type(estimator).__name__} is not fitted.")
     payload = {
         "meta": json.dumps(_meta(estimator)),
         "members": [_member_record(m) for m in estimator._file_members()],
@@ -92,10 +108,10 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     if extra is not None:  # the connector's modes and curves
         payload["modes"] = [_state(net) for net in extra["modes"]]
         payload["connector"] = json.dumps(extra["fields"])
-    _write_atomically(payload, Path(path))
+    _write_atomically(Path(path), lambda file: torch.save(payload, file))
 
 
-def _write_atomically(payload: dict, path: Path) -> None:
+def _write_atomically(path: Path, write) -> None:
     """Write to a fresh temporary file beside ``path`` and move it into place.
 
     The temporary name is unique and created exclusively (``mkstemp``:
@@ -107,7 +123,7 @@ def _write_atomically(payload: dict, path: Path) -> None:
     descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         with os.fdopen(descriptor, "wb") as file:
-            torch.save(payload, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, path)
@@ -187,9 +203,15 @@ def _read(path: str | os.PathLike) -> dict:
     return payload | {"meta": meta}
 
 
-def _model_from_meta(path, meta: dict, estimator: BaseEstimator) -> BaseEstimator:
-    """A clone of ``estimator`` with the file's parameters: only its own plain
+def _model_from_meta(path, meta: dict, estimator: BaseEstimator | None) -> BaseEstimator:
+    """A clone of ``estimator`` (default: the file's skspro class, default
+    template) with the file's parameters: only its own plain
     hyper-parameters (never the template's), validated as fit validates them."""
+    if estimator is None:
+        classes = skspro_classes()
+        if meta["estimator"] not in classes:
+            raise ValueError(f"{os.fspath(path)!r} holds a {meta['estimator']!r}, not a skspro estimator.")
+        estimator = classes[meta["estimator"]]()
     if type(estimator).__name__ != meta["estimator"]:
         raise ValueError(
             f"The file holds a {meta['estimator']}; pass an unfitted {meta['estimator']} to load, "
@@ -210,17 +232,32 @@ def _model_from_meta(path, meta: dict, estimator: BaseEstimator) -> BaseEstimato
     return model
 
 
-def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
-    """Rebuild a fitted estimator from a file written by :func:`save`.
+def load(
+    path: str | os.PathLike,
+    estimator: BaseEstimator | list | None = None,
+    *,
+    trusted: list[str] | None = None,
+) -> BaseEstimator:
+    """Rebuild a fitted estimator (or composition) from a file written by :func:`save`.
 
     Parameters
     ----------
     path : str or path-like
-    estimator : ESPROClassifier, DeepEnsembleClassifier or SPROConnector
-        An unfitted estimator of the saved class whose ``estimator`` is the
-        same skorch template as at fit (or None for the default MLP; for an
-        SPROConnector fitted on frozen modes, pass their template). It is
-        cloned, not modified; the other parameters are taken from the file.
+    estimator : ESPROClassifier, DeepEnsembleClassifier, SPROConnector, list or None, default=None
+        The architecture is not in the file: pass an unfitted estimator of
+        the saved class whose ``estimator`` is the same skorch template as at
+        fit (for an SPROConnector fitted on frozen modes, their template). It
+        is cloned, not modified; the other parameters are taken from the
+        file. ``None``: the saved class with the default template
+        (:func:`skspro.default_estimator`). For a composition file, a skspro
+        estimator gives the template of every skspro estimator in it, a
+        list one per skspro estimator (in the order of
+        ``skspro._composition.skspro_estimators(composition)``).
+    trusted : list of str, optional
+        For a composition file: types beyond scikit-learn's, numpy's and
+        skspro's that :mod:`skops.io` may build (e.g. your own transformer
+        class, ``"mypackage.MyTransformer"``). A file holding any other type
+        is refused, naming the types, and nothing in it is run.
 
     Returns
     -------
@@ -233,8 +270,14 @@ def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
     ValueError
         For a file that is not a skspro weights file (including any file
         that holds pickled objects: it is refused without running them), a
-        file from a newer format, or an estimator of another class.
+        file from a newer format, an estimator of another class, a template
+        that does not fit the stored weights (naming the parameter), or
+        untrusted types in a composition.
     """
+    if is_composition(path):
+        return load_composition(path, estimator, trusted)
+    if isinstance(estimator, list):
+        raise ValueError("A list of estimators is for composition files; this file holds one estimator.")
     payload = _read(path)
     meta = payload["meta"]
     model = _model_from_meta(path, meta, estimator)
@@ -252,7 +295,9 @@ def load(path: str | os.PathLike, estimator: BaseEstimator) -> BaseEstimator:
     if "connector" in payload:  # the connector's modes and curves
         modes = [fresh_net(state) for state in payload["modes"]]
         extra = {"modes": modes, "fields": connector_fields(path, payload)}
-    vars(model).update(classes_=classes, n_features_in_=meta["n_features_in"], _input_shape=input_shape)
+    vars(model).update(
+        estimator_=template, classes_=classes, n_features_in_=meta["n_features_in"], _input_shape=input_shape
+    )
     if meta["feature_names_in"]:
         model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     model._restore(members, extra)

@@ -27,6 +27,7 @@ from ._inputs import check_copyable, check_output_size
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
+from ._weights import check_sample_weight_support, row_weighted, weighted_inputs
 from .simplex import (
     IncrementalLogVolume,
     NetworkGroup,
@@ -223,6 +224,8 @@ def train_vertex(
     reg_scale: float | None = None,
     where: str = "a vertex",
     verbose: int = 0,
+    sample_weight: np.ndarray | None = None,
+    class_weights: np.ndarray | None = None,
 ) -> TrainedVertex:
     """Train one new vertex that completes every face of ``pool`` to a simplex.
 
@@ -249,6 +252,10 @@ def train_vertex(
         What is trained, for error messages and the progress bar.
     verbose : int, default=0
         The estimator's ``verbose``: at 2 or more, a bar over the epochs.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Weights of the rows in the loss (:mod:`skspro._weights`).
+    class_weights : ndarray of shape (n_classes,), optional
+        The criterion's per-class ``weight``; default: ``net``'s own.
 
     Returns
     -------
@@ -271,6 +278,9 @@ def train_vertex(
     if reg_scale is None:
         mode = pool.flat()[0].to(torch.float64)
         reg_scale = float(mode.dot(mode))
+    kwargs = _vertex_net_kwargs(net)
+    if class_weights is not None:
+        kwargs["criterion__weight"] = torch.as_tensor(class_weights)
     vertex_net = VertexNet(
         module=module,
         lr=spec.vertex_lr if spec.vertex_lr is not None else net.lr,
@@ -284,10 +294,10 @@ def train_vertex(
         verbose=0,
         reg=spec.reg,
         reg_scale=reg_scale,
-        **_vertex_net_kwargs(net),
+        **kwargs,
     )
     with seeded_torch(seed, device):
-        vertex_net.fit(X, y)
+        vertex_net.fit(weighted_inputs(X, sample_weight), y)
     raise_if_interrupted()
     return TrainedVertex(module.new_vertex(), vertex_net.history, start, module.volumes)
 
@@ -348,6 +358,7 @@ def fit_member(
     verbose: int = 0,
     n_threads: int | None = None,
     member: Member | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> Member:
     """Train one member from ``template`` and grow its simplex.
 
@@ -376,6 +387,8 @@ def fit_member(
         A member fitted before (``warm_start``): its net and vertices are
         kept bit for bit, the missing vertices are added and the sample
         points redrawn. The object itself is not modified.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Weights of the rows in the member's and the vertices' losses.
 
     Returns
     -------
@@ -387,20 +400,41 @@ def fit_member(
     with _GLOBAL_STATE_LOCK, torch_threads(n_threads):
         if member is None:
             member = _train_net(
-                template, X, y, seed, seed_member, name=name, index=index, device=device, verbose=verbose
+                template,
+                X,
+                y,
+                seed,
+                seed_member,
+                name=name,
+                index=index,
+                device=device,
+                verbose=verbose,
+                sample_weight=sample_weight,
             )
         if member.simplex.n_vertices - 1 > spec.n_vertices:
             raise ValueError(
                 f"A fitted member has {member.simplex.n_vertices - 1} vertices; warm_start can add "
                 f"vertices but not remove them (n_vertices={spec.n_vertices}). Refit with warm_start=False."
             )
-        grown = _grow_simplex(member, X, y, seed_vertices, spec, name=name, verbose=verbose)
+        grown = _grow_simplex(
+            member, X, y, seed_vertices, spec, name=name, verbose=verbose, sample_weight=sample_weight
+        )
         weights, norm_buffers = _prediction_points(grown, X, spec, seed_samples)
     return replace(grown, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
 
 
 def _train_net(
-    template: NeuralNet, X, y, seed: int, seed_member: int, *, name: str, index: int, device, verbose: int
+    template: NeuralNet,
+    X,
+    y,
+    seed: int,
+    seed_member: int,
+    *,
+    name: str,
+    index: int,
+    device,
+    verbose: int,
+    sample_weight: np.ndarray | None = None,
 ) -> Member:
     """A member without vertices: a private clone of the template, trained from ``seed_member``."""
     net = clone(template)
@@ -410,8 +444,8 @@ def _train_net(
     _separate_checkpoints(net, index)
     _guard_loss(net, name, verbose)
     start = time.perf_counter()
-    with seeded_torch(seed_member, device_of(net)):
-        net.fit(X, y)
+    with seeded_torch(seed_member, device_of(net)), row_weighted(net, X, sample_weight) as inputs:
+        net.fit(inputs, y)
     raise_if_interrupted()
     return Member(
         net=net,
@@ -423,7 +457,17 @@ def _train_net(
     )
 
 
-def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *, name: str, verbose: int):
+def _grow_simplex(
+    member: Member,
+    X,
+    y,
+    seed_vertices: int,
+    spec: SimplexSpec,
+    *,
+    name: str,
+    verbose: int,
+    sample_weight=None,
+):
     """``member`` with vertices added up to ``spec.n_vertices`` (a new Member; earlier vertices kept)."""
     net = member.net
     simplex = member.simplex.to(device_of(net))
@@ -440,7 +484,9 @@ def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *
     for v in bar:
         start = time.perf_counter()
         where, seed = f"{name}, vertex {v + 1}", vertex_seed(seed_vertices, v)
-        trained = train_vertex(net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose)
+        trained = train_vertex(
+            net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose, sample_weight=sample_weight
+        )
         simplex = simplex.append(trained.vertex)
         times.append(time.perf_counter() - start)
         log_volumes.append(simplex.log_volume())
@@ -476,18 +522,22 @@ def fit_members(
     device: str | None = None,
     verbose: int = 0,
     previous: list[Member] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> list[Member]:
     """Train one member per seed from ``template`` through joblib.
 
     Seeds are drawn before dispatch, so results do not depend on
     ``n_jobs``. With ``previous`` (a warm start), the first members are
-    continued, not retrained, and keep their own seeds.
+    continued, not retrained, and keep their own seeds. ``sample_weight``
+    weights the rows in every member's and vertex's loss.
     """
     probe = clone(template).set_params(device="cpu")
     with seeded_torch(0):
         probe.initialize()
     check_output_size(probe, X, classes)
     check_copyable(probe)
+    if sample_weight is not None:
+        check_sample_weight_support(probe)
     previous = list(previous or [])
     if len(previous) > len(seeds):
         raise ValueError(
@@ -511,6 +561,7 @@ def fit_members(
             verbose=verbose,
             n_threads=n_threads,
             member=previous[i] if i < len(previous) else None,
+            sample_weight=sample_weight,
         )
         for i, seed in enumerate(seeds)
     )

@@ -22,6 +22,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.func import functional_call
 
+from ._weights import RowWeightsMixin, row_weights, split_inputs, with_weights
 from .simplex import (
     IncrementalLogVolume,
     StackedVertices,
@@ -219,13 +220,26 @@ class VertexModule(torch.nn.Module):
         min_rows = 2 if self.has_norm_layers else 1
         return max(1, min(self.n_train_samples, n_rows // min_rows))
 
-    def _parts(self, n_rows: int, n_samples: int) -> list[tuple[int, int, float]]:
-        """(start, stop, weight in the step's loss) of each network's rows."""
+    def _parts(
+        self, n_rows: int, n_samples: int, row_weights: torch.Tensor | None = None
+    ) -> list[tuple[int, int, float]]:
+        """(start, stop, weight in the step's loss) of each network's rows.
+
+        A part's weight is its share of the minibatch's mean loss: its rows'
+        count, or the sum of their ``row_weights`` (weighted criteria), over
+        the whole minibatch's.
+        """
         if self.train_sampling == "full":
             return [(0, n_rows, 1.0 / n_samples)] * n_samples
         sizes = self._split_sizes(n_rows, n_samples)
         bounds = [0, *itertools.accumulate(sizes)]
-        return [(bounds[m], bounds[m + 1], sizes[m] / n_rows) for m in range(n_samples)]
+        if row_weights is None:
+            shares = [size / n_rows for size in sizes]
+        else:
+            sums = [float(part.sum()) for part in row_weights.double().split(sizes)]
+            total = sum(sums)
+            shares = [part / total if total > 0 else 0.0 for part in sums]
+        return [(bounds[m], bounds[m + 1], shares[m]) for m in range(n_samples)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs of ``M`` networks sampled afresh for this call.
@@ -309,14 +323,21 @@ class VertexModule(torch.nn.Module):
         self,
         x: torch.Tensor,
         y: torch.Tensor,
-        criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        criterion: Callable[..., torch.Tensor],
         reg: float,
+        row_weights: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """One step's loss and the new vertex's gradient (added to ``vertex.grad``).
 
         The same numbers as ``criterion(self(x), y') - reg * self.log_volume()``
         followed by ``backward()`` (``y'`` the targets in the order of the
-        outputs), computed network by network.
+        outputs), computed network by network: ``criterion(out, y_part)``
+        (``criterion(out, y_part, sample_weight_part)`` with
+        ``sample_weight``) is the mean loss of a part of the minibatch, and
+        ``row_weights`` (``s_i c[y_i]`` of :mod:`skspro._weights`, None when
+        every row counts the same) weights the parts as that mean over all
+        rows does.
 
         Returns
         -------
@@ -331,15 +352,17 @@ class VertexModule(torch.nn.Module):
         vertex_grad = torch.zeros_like(theta)
         data_loss = torch.zeros((), dtype=torch.float64, device=theta.device)
         outputs = []
-        for m, (lo, hi, share) in enumerate(self._parts(x.shape[0], n_samples)):
+        for m, (lo, hi, share) in enumerate(self._parts(x.shape[0], n_samples, row_weights)):
             with torch.no_grad():
                 w_new = self._write_network(theta, weights[m])
             grad.zero_()
             out = self.base(x[lo:hi])
-            loss = criterion(out, y[lo:hi])
-            loss.backward()
-            vertex_grad.add_(grad, alpha=w_new * share)
-            data_loss += share * loss.detach()
+            if share:  # rows of zero weight add nothing (and their mean is 0 / 0)
+                part = () if sample_weight is None else (sample_weight[lo:hi],)
+                loss = criterion(out, y[lo:hi], *part)
+                loss.backward()
+                vertex_grad.add_(grad, alpha=w_new * share)
+                data_loss += share * loss.detach()
             outputs.append(out.detach())
         log_vol, volume_grad = self.log_volume_and_gradient()
         if reg:
@@ -361,13 +384,14 @@ class VertexModule(torch.nn.Module):
         return {name: t.clone() for name, t in self.unflatten(self.vertex.detach()).items()}
 
 
-class VertexNet(NeuralNetClassifier):
+class VertexNet(RowWeightsMixin, NeuralNetClassifier):
     """A ``NeuralNetClassifier`` training a :class:`VertexModule`.
 
     Its loss is the criterion on the sampled networks' outputs minus
     ``reg * reg_scale * log_volume``; the batch-level cross-entropy and
     log-volume are kept in the history (``ce_loss``, ``log_volume``) and
-    averaged per epoch.
+    averaged per epoch. Fitted on :func:`~skspro._weights.weighted_inputs`,
+    rows are weighted in the loss.
 
     Parameters
     ----------
@@ -407,14 +431,18 @@ class VertexNet(NeuralNetClassifier):
         :class:`RecordStepTerms`)."""
         Xi, yi = unpack_data(batch)
         self._set_training(True)
-        if self._fast_step_is_exact(Xi, fit_params):
-            x = to_tensor(Xi, device=self.device)
+        inputs, weight = split_inputs(Xi)
+        if self._fast_step_is_exact(inputs, fit_params):
+            x = to_tensor(inputs, device=self.device)
             y = to_tensor(yi, device=self.device)
+            weight = None if weight is None else to_tensor(weight, device=self.device)
 
-            def criterion(y_pred, y_true):
-                return NeuralNetClassifier.get_loss(self, y_pred, y_true, training=True)
+            def criterion(y_pred, y_true, part_weight=None):
+                part = with_weights(None, part_weight)
+                return RowWeightsMixin.get_loss(self, y_pred, y_true, X=part, training=True)
 
-            return self.module_.train_step(x, y, criterion, self.reg * self.reg_scale)
+            rows = row_weights(self.criterion_, y, weight)
+            return self.module_.train_step(x, y, criterion, self.reg * self.reg_scale, rows, weight)
         # The direct formulation: skorch's own step, with the volume term.
         y_pred = self.infer(Xi, **fit_params)
         ce_loss = self.get_loss(y_pred, yi, X=Xi, training=True)
@@ -429,8 +457,9 @@ class VertexNet(NeuralNetClassifier):
         It needs plain tensor inputs. With one network per step, or every
         network on the whole minibatch, it is exact for any criterion; when
         the minibatch is split over several networks it weights the parts by
-        their row counts, which is the criterion over all rows only for an
-        unweighted mean (cross-entropy / NLL without class weights).
+        their share of the mean loss (rows, or the rows' sample and class
+        weights), which is the criterion over all rows for a mean over rows
+        (cross-entropy / NLL, weighted or not).
         """
         if not self.fast or fit_params or not isinstance(Xi, torch.Tensor | np.ndarray):
             return False
@@ -438,10 +467,8 @@ class VertexNet(NeuralNetClassifier):
         if module.train_sampling == "full" or module.n_train_samples == 1:
             return True
         criterion = self.criterion_
-        return (
-            isinstance(criterion, torch.nn.CrossEntropyLoss | torch.nn.NLLLoss)
-            and criterion.weight is None
-            and criterion.reduction == "mean"
+        return isinstance(criterion, torch.nn.CrossEntropyLoss | torch.nn.NLLLoss) and (
+            criterion.reduction == "mean"
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -449,6 +476,9 @@ class VertexNet(NeuralNetClassifier):
         repeats = y_pred.shape[0] // y_true.shape[0]
         if repeats > 1:  # train_sampling="full": M evaluations of the batch
             y_true = to_tensor(y_true, device=y_pred.device).repeat(repeats)
+            inputs, weight = split_inputs(X)
+            if weight is not None:
+                X = with_weights(inputs, to_tensor(weight, device=y_pred.device).repeat(repeats))
         return super().get_loss(y_pred, y_true, X=X, training=training)
 
 

@@ -20,7 +20,13 @@ ESTIMATORS = [
 ]
 
 # Checks expected to fail, each with its reason.
-EXPECTED_FAILURES: dict[str, str] = {}
+EXPECTED_FAILURES: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "Members and vertices train by shuffled minibatches, each with its own weighted mean loss, "
+        "so a weight of 2 is not exactly a repeated row (as for MLPClassifier); what holds exactly, "
+        "full-batch, is tested in tests/test_sample_weight.py."
+    ),
+}
 
 
 def _expected_failed_checks(estimator):

@@ -189,25 +189,32 @@ def test_frozen_parameters_of_the_users_module_are_vertex_coordinates_in_both_pa
     torch.testing.assert_close(fast.vertex.grad, reference.vertex.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_weighted_criterion_with_a_split_minibatch_takes_the_exact_reference_step():
+@pytest.mark.parametrize("sampling, n_train_samples", [("split", 1), ("split", 3), ("full", 2)])
+@pytest.mark.parametrize("weights", ["class", "sample", "both", "zeros"])
+def test_weighted_fast_step_trains_the_same_vertex_as_skorchs_own_step(sampling, n_train_samples, weights):
+    """Class weights (the criterion's), sample weights (with the inputs), both,
+    and rows of zero weight: the fast path weights each part of a split
+    minibatch by its share of the weighted mean, as the loss over all rows does."""
     import numpy as np
+
+    from skspro._weights import weighted_inputs
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 5)).astype(np.float32)
     y = rng.integers(0, 4, 40)
-    vertices = []
+    sample_weight = rng.uniform(0.2, 3.0, 40).astype(np.float32)
+    if weights == "zeros":
+        sample_weight[::3] = 0.0
+        sample_weight[:8] = 0.0  # a whole part of the first minibatch
+    params = dict(optimizer=torch.optim.SGD, lr=0.1, max_epochs=2)
+    if weights in ("class", "both"):
+        params["criterion__weight"] = torch.tensor([1.0, 3.0, 0.5, 2.0])
+    inputs = X if weights == "class" else weighted_inputs(X, sample_weight)
+    results = []
     for fast in (True, False):
-        _, module = _vertex_module("split", n_train_samples=3)
-        net = _fit_vertex_net(
-            module,
-            X,
-            y,
-            fast=fast,
-            criterion__weight=torch.tensor([1.0, 3.0, 0.5, 2.0]),
-            optimizer=torch.optim.SGD,
-            lr=0.1,
-            max_epochs=2,
-        )
-        assert not net._fast_step_is_exact(X, {})  # class weights: parts are not weighted by row counts
-        vertices.append(module.vertex.detach())
-    torch.testing.assert_close(vertices[0], vertices[1])
+        _, module = _vertex_module(sampling, n_train_samples=n_train_samples)
+        net = _fit_vertex_net(module, inputs, y, fast=fast, **params)
+        assert net._fast_step_is_exact(X, {}) == fast
+        results.append((module.vertex.detach(), net.history[:, "ce_loss"]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)
