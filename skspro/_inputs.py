@@ -216,8 +216,14 @@ def member_template(
                 "(class_weight=None keeps the template's weights)."
             )
         template.set_params(criterion__weight=torch.as_tensor(class_weights))
-        criterion = template.initialized_instance(template.criterion, template.get_params_for("criterion"))
-        check_class_weight_support(criterion, class_weights)
+        try:
+            criterion = template.initialized_instance(
+                template.criterion, template.get_params_for("criterion")
+            )
+        except TypeError:  # it does not take weight=
+            criterion = None
+        given = template.criterion
+        check_class_weight_support(criterion, class_weights, getattr(given, "__name__", type(given).__name__))
     return template
 
 

@@ -153,7 +153,41 @@ def _meta(estimator) -> dict:
         "feature_names_in": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
         "input_shape": list(estimator._input_shape),
         "n_networks": int(estimator.n_networks_),
+        "template": template_settings(estimator._file_members()[0].net),
     }
+
+
+def template_settings(net) -> dict:
+    """The module class and the ``module__`` settings of a template, as JSON
+    stores them (compared at load, to name the setting that differs)."""
+    module = net.module if isinstance(net.module, type) else type(net.module)
+    settings = {"module": f"{module.__module__}.{module.__qualname__}"}
+    for key, value in net.get_params(deep=False).items():
+        if key.startswith("module__"):
+            with contextlib.suppress(TypeError, ValueError):
+                settings[key] = json.loads(json.dumps(value))
+    return settings
+
+
+def _setting(settings: dict, key: str) -> str:
+    return f"{key}={settings[key]!r}" if key in settings else f"{key} not set (the module's default)"
+
+
+def _check_template(path, stored, template) -> None:
+    """Name the module settings in which ``template`` differs from the file's (files of
+    0.1.0 do not record them: their shapes are checked, as every file's are)."""
+    if not isinstance(stored, dict):
+        return
+    current = template_settings(template)
+    differ = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
+    if differ:
+        saved = ", ".join(_setting(stored, key) for key in differ)
+        given = ", ".join(_setting(current, key) for key in differ)
+        raise ValueError(
+            f"{os.fspath(path)!r} was fitted with a template that has {saved}; the template passed to load "
+            f"has {given}. Load it with the template the model was fitted with (set these on the "
+            "estimator's estimator=...)."
+        )
 
 
 def _member_record(member: Member) -> dict:
@@ -284,6 +318,7 @@ def load(
     classes = label_array(path, meta["classes"])
     input_shape = tuple(meta["input_shape"])
     template = member_template(model.estimator, input_shape, len(classes), type(model).__name__)
+    _check_template(path, meta.get("template"), template)
     shapes = template_shapes(template)
     if shapes is not None:  # checked before any network is built
         check_shapes(path, payload, shapes, meta["n_networks"])

@@ -181,13 +181,14 @@ def check_sample_weight_support(net: NeuralNet) -> None:
         )
 
 
-def check_class_weight_support(criterion: torch.nn.Module, expected: np.ndarray) -> None:
-    """Fail before training if a template's criterion did not take the class weights."""
+def check_class_weight_support(criterion: torch.nn.Module | None, expected: np.ndarray, name: str) -> None:
+    """Fail before training if a template's criterion (None: it could not be
+    built with ``weight=``) did not take the class weights."""
     weight = getattr(criterion, "weight", None)
     if not isinstance(weight, torch.Tensor) or not np.allclose(weight.cpu().numpy(), expected):
         raise ValueError(
             f"class_weight needs a criterion that takes per-class weights as weight= (such as "
-            f"torch.nn.CrossEntropyLoss or NLLLoss, passed as a class); {type(criterion).__name__} "
+            f"torch.nn.CrossEntropyLoss or NLLLoss, passed as a class); {name} "
             "did not take them. Pass the criterion class, or weight the classes in your criterion and "
             "leave class_weight=None."
         )
