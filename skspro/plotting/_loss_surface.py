@@ -448,7 +448,14 @@ def plot_loss_surface(
             cmap=cmap + "_r" if not cmap.endswith("_r") else cmap[:-2],
         )
         label = "accuracy"
-    ax.figure.colorbar(contour, ax=ax, label=label)
+    colorbar = ax.figure.colorbar(contour, ax=ax, label=label)
+    if metric == "loss":
+        import matplotlib.ticker as mticker
+
+        ticks = np.geomspace(low, high, 5)
+        colorbar.set_ticks(ticks)
+        colorbar.ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%.3g"))
+        colorbar.ax.yaxis.set_minor_formatter(mticker.NullFormatter())
     triangle = np.vstack([surface.points, surface.points[:1]])
     if edges:
         ax.plot(triangle[:, 0], triangle[:, 1], color="white", linewidth=1.5, label="simplex edges")
@@ -469,9 +476,9 @@ def plot_loss_surface(
     ax.set(
         xlabel="u (distance in weight space)",
         ylabel="v (distance in weight space)",
-        title="Loss over the plane through three weight vectors"
+        title="Training loss over the plane"
         if metric == "loss"
-        else "Accuracy over the plane through three weight vectors",
+        else "Accuracy over the plane",
     )
     ax.set_aspect("equal")
     return ax
