@@ -24,7 +24,13 @@ EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("plot_*.py"))
 def test_docs_build_without_warnings_and_run_the_gallery(tmp_path):
     pytest.importorskip("sphinx_gallery", reason="needs the docs extra: pip install -e '.[docs]'")
     assert len(EXAMPLES) >= 6
-    env = {**os.environ, "SKSPRO_DOCS_OFFLINE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "SKSPRO_DOCS_OFFLINE": "1",
+        "SKSPRO_DOCS_RUN_ALL": "1",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+    }
     out, doctrees, warnings = tmp_path / "html", tmp_path / "doctrees", tmp_path / "warnings.txt"
     result = subprocess.run(
         [
