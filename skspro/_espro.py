@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseSimplexEnsemble
+from ._base import BaseSimplexEnsemble, _finite
 from ._docstrings import fill_doc
 from ._members import SimplexSpec
 
@@ -114,6 +115,8 @@ class ESPROClassifier(BaseSimplexEnsemble):
     See Also
     --------
     DeepEnsembleClassifier : The same members without simplexes.
+    ESPROClassifier.predict_proba_centroids : One network per simplex (its
+        centroid) instead of ``n_samples``.
 
     References
     ----------
@@ -182,6 +185,71 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.device = device
         self.warm_start = warm_start
         self.verbose = verbose
+
+    def centroid_networks(self, norm_X=None):
+        """The centroid of every member's simplex, as a :class:`~skspro.simplex.SampledNetworks`.
+
+        Parameters
+        ----------
+        norm_X : array-like, default=None
+            Training inputs on which BatchNorm statistics of the centroids are
+            re-estimated (one pass per member, in the members' batch size).
+            ``None``: the mean of the sampled networks' statistics (see
+            :meth:`~skspro.simplex.SampledNetworks.at_centroids`); modules
+            without BatchNorm need nothing.
+
+        Returns
+        -------
+        skspro.simplex.SampledNetworks
+            ``n_members`` networks.
+        """
+        from ._inputs import validate_predict_data
+
+        batches = None
+        if norm_X is not None:
+            x = validate_predict_data(self, norm_X).to(self.networks_.device)
+            size = self.estimators_[0].batch_size
+            size = size if size and size > 0 else len(x)
+            batches = [x[i : i + size] for i in range(0, len(x), size)]
+        return self.networks_.at_centroids(batches)
+
+    def predict_proba_centroids(self, X, *, norm_X=None) -> np.ndarray:
+        """Mean class probabilities of the simplexes' centroids alone.
+
+        One forward per member instead of ``n_samples`` (the "midpoint" of
+        learning subspaces). Measured on digits (docs/method.rst): the
+        centroids' ensemble has about the NLL of the full ESPRO ensemble and
+        better than the members' deep ensemble, at the members' prediction
+        cost.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        norm_X : array-like, default=None
+            See :meth:`centroid_networks`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        from ._inputs import validate_predict_data
+
+        x = validate_predict_data(self, X)
+        return _finite(self.centroid_networks(norm_X).predict_proba(x))
+
+    def predict_centroids(self, X, *, norm_X=None) -> np.ndarray:
+        """Most probable class of the centroids' ensemble (:meth:`predict_proba_centroids`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        norm_X : array-like, default=None
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba_centroids(X, norm_X=norm_X), axis=1)]
 
     def _simplex_spec(self) -> SimplexSpec:
         if self.n_vertices == 0:

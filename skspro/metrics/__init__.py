@@ -19,6 +19,16 @@ Epistemic uncertainty from per-network probabilities (``predict_proba_networks``
 :func:`mutual_information`, and :func:`ood_auroc` to score out-of-distribution
 detection.
 
+Beyond AUROC: :func:`ood_score` (max probability, predictive entropy or
+mutual information), :func:`ood_aupr`, :func:`fpr_at_tpr` and
+:func:`ood_detection_report` (all of them for each score, as a DataFrame);
+:func:`pairwise_disagreement` and :func:`disagreement` (how often the networks
+predict different classes).
+
+Selective classification (abstaining on the least confident rows):
+:func:`risk_coverage_curve`, :func:`aurc`, :func:`augrc`,
+:func:`coverage_at_risk`.
+
 Temperature scaling is scikit-learn's: fit ``CalibratedClassifierCV`` with
 ``method="temperature"`` around the *frozen* fitted model on held-out data
 (not the training data, on which a network is over-confident).
@@ -49,11 +59,26 @@ from ._calibration import (
     negative_log_likelihood,
 )
 from ._calibration_report import CalibrationReport, calibration_report, count_networks
+from ._disagreement import disagreement, pairwise_disagreement
+from ._ood import OOD_SCORES, fpr_at_tpr, ood_aupr, ood_detection_report, ood_score
 from ._scorers import brier_scorer, ece_scorer, mce_scorer, nll_scorer
+from ._selective import RiskCoverage, augrc, aurc, coverage_at_risk, risk_coverage_curve
 from ._uncertainty import expected_entropy, mutual_information, ood_auroc, predictive_entropy
 
 __all__ = [
     "CalibrationReport",
+    "OOD_SCORES",
+    "RiskCoverage",
+    "augrc",
+    "aurc",
+    "coverage_at_risk",
+    "disagreement",
+    "fpr_at_tpr",
+    "ood_aupr",
+    "ood_detection_report",
+    "ood_score",
+    "pairwise_disagreement",
+    "risk_coverage_curve",
     "average_calibration_error",
     "brier_score",
     "brier_scorer",

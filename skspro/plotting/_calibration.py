@@ -10,7 +10,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from ..metrics import expected_calibration_error
-from ..metrics._calibration import _bin_edges, _bin_statistics, _top_label
+from ..metrics._calibration import _bin_edges, _bin_index, _bin_statistics, _top_label
 from ..metrics._validation import check_n_bins
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def reliability_diagram(
     n_bins: int = 15,
     strategy: str = "uniform",
     labels: ArrayLike | None = None,
+    counts: str | None = "histogram",
     ax: Axes | None = None,
 ) -> Axes:
     """Accuracy against confidence, per confidence bin, for one or several models.
@@ -44,7 +45,10 @@ def reliability_diagram(
     For each model, one line through the points (mean confidence, accuracy)
     of the non-empty bins of its top-label confidence; a perfectly
     calibrated model lies on the dashed diagonal, an over-confident one
-    below it. The legend gives each model's ECE, from the same bins.
+    below it. The legend gives each model's ECE, from the same bins. How
+    many samples each bin holds is shown under the curve (a histogram of the
+    fraction of samples per bin) or by the markers' areas: a bin of three
+    samples far from the diagonal matters less than it looks.
 
     netcal's ``ReliabilityDiagram`` is not used: it fills a whole figure
     with its own subplots for one model per call (there is no ``ax``), and
@@ -65,13 +69,20 @@ def reliability_diagram(
         :func:`~skspro.metrics.expected_calibration_error`).
     labels : array-like of shape (n_classes,), default=None
         Label of each column (e.g. ``model.classes_``).
+    counts : {"histogram", "markers"} or None, default="histogram"
+        ``"histogram"``: for each model, the fraction of its samples in each
+        bin as a filled step histogram on the same axis (``ax.patches``).
+        ``"markers"``: marker areas proportional to the bins' counts.
+        ``None``: neither.
     ax : matplotlib.axes.Axes, default=None
         Where to draw; ``None`` makes a new figure.
 
     Returns
     -------
     matplotlib.axes.Axes
-        With one line for the diagonal, then one per model.
+        With one line for the diagonal, then one per model (and, with
+        ``counts="histogram"``, one histogram patch per model; with
+        ``"markers"``, one scatter collection per model).
 
     Examples
     --------
@@ -86,6 +97,8 @@ def reliability_diagram(
     3
     """
     n_bins = check_n_bins(n_bins, strategy)
+    if counts not in ("histogram", "markers", None):
+        raise ValueError(f"counts must be 'histogram', 'markers' or None; got {counts!r}.")
     models = dict(y_proba) if isinstance(y_proba, Mapping) else {"model": y_proba}
     if not models:
         raise ValueError("y_proba is an empty dict; give at least one model's probabilities.")
@@ -93,11 +106,23 @@ def reliability_diagram(
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration")
     for name, proba in models.items():
         confidence, correct = _top_label(y_true, proba, labels)
-        _, accuracy, mean_confidence = _bin_statistics(
-            confidence, correct, _bin_edges(confidence, n_bins, strategy)
-        )
+        edges = _bin_edges(confidence, n_bins, strategy)
+        in_bin, accuracy, mean_confidence = _bin_statistics(confidence, correct, edges)
         ece = expected_calibration_error(y_true, proba, n_bins=n_bins, strategy=strategy, labels=labels)
-        ax.plot(mean_confidence, accuracy, marker="o", markersize=4, label=f"{name} (ECE {ece:.3f})")
+        (line,) = ax.plot(
+            mean_confidence,
+            accuracy,
+            marker="o" if counts != "markers" else None,
+            markersize=4,
+            label=f"{name} (ECE {ece:.3f})",
+        )
+        if counts == "markers":
+            ax.scatter(mean_confidence, accuracy, s=400 * in_bin / in_bin.max(), color=line.get_color(),
+                       alpha=0.6, zorder=3)
+        elif counts == "histogram":
+            all_counts = np.bincount(_bin_index(confidence, edges), minlength=n_bins)
+            ax.stairs(all_counts / len(confidence), edges, fill=True, alpha=0.2, color=line.get_color(),
+                      label=f"{name}: fraction of samples per bin")
     ax.set(
         xlim=(0, 1),
         ylim=(0, 1),
@@ -115,7 +140,7 @@ def plot_shift_curve(results: pd.DataFrame, *, metric: str = "accuracy", ax: Axe
 
     Rows with the same model and severity (e.g. one per corruption type)
     are summarised by their mean (the line) and their interquartile range
-    (a shaded band), after the dataset-shift benchmark of Ovadia et al.
+    (a shaded band, named in the legend), after the dataset-shift benchmark of Ovadia et al.
     (2019). Severity 0 may hold the clean data.
 
     Parameters
@@ -169,7 +194,14 @@ def plot_shift_curve(results: pd.DataFrame, *, metric: str = "accuracy", ax: Axe
         severity = mean.index.to_numpy(dtype=float)
         (line,) = ax.plot(severity, mean.to_numpy(), marker="o", label=str(model))
         if (upper > lower).any():
-            ax.fill_between(severity, lower.to_numpy(), upper.to_numpy(), color=line.get_color(), alpha=0.15)
+            ax.fill_between(
+                severity,
+                lower.to_numpy(),
+                upper.to_numpy(),
+                color=line.get_color(),
+                alpha=0.15,
+                label=f"{model}: interquartile range over corruptions",
+            )
     name = _METRIC_NAMES.get(metric, metric)
     ax.set(xlabel="corruption severity", ylabel=name, title=f"{name} under dataset shift")
     ax.set_xticks(np.unique(results["severity"].to_numpy(dtype=float)))

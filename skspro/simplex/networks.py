@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .batchnorm import recompute_norm_statistics
 from .functional import SimplexPoints, StackedVertices, _n_networks, _select, forward_networks
 
 __all__ = ["NetworkGroup", "SampledNetworks", "networks_bytes", "sample_cache_bytes"]
@@ -255,6 +256,48 @@ class SampledNetworks:
     def predict_proba_networks(self, x: torch.Tensor) -> np.ndarray:
         """Probabilities of every network, ``(n_networks, n_rows, n_classes)``."""
         return self.forward(x).cpu().numpy()
+
+    def at_centroids(self, norm_batches: Sequence[torch.Tensor] | None = None) -> SampledNetworks:
+        """One network per group, at the centroid of the group's simplex.
+
+        The single-network path of a simplex (the "midpoint" of learning
+        subspaces, Wortsman et al., 2021): one forward per group instead of
+        one per sampled network.
+
+        Parameters
+        ----------
+        norm_batches : sequence of Tensor, optional
+            Training inputs on which the centroids' BatchNorm statistics are
+            re-estimated (one pass per group). Without them, a group with
+            per-network statistics gets their mean over its networks: exact
+            to first order in the distance between the networks and the
+            centroid (the sampled points average to the centroid), measured
+            in docs/method.rst. Modules without BatchNorm need neither.
+
+        Returns
+        -------
+        SampledNetworks
+            ``len(groups)`` networks, on the same device.
+        """
+        groups = []
+        for group in self.groups:
+            n = group.simplex.n_vertices
+            weights = torch.full((1, n), 1.0 / n, dtype=group.weights.dtype)
+            if not group.norm_buffers:
+                norm = {}
+            elif norm_batches is not None:
+                simplex = group.simplex.to(self.device)
+                buffers = {name: b.to(self.device) for name, b in group.buffers.items()}
+                params = simplex.combine(weights.to(self.device))
+                norm = recompute_norm_statistics(self.module, params, buffers, norm_batches)
+                norm = {name: b.cpu() for name, b in norm.items()}
+            else:
+                norm = {
+                    name: (b.double().mean(0, keepdim=True).to(b.dtype) if b.is_floating_point() else b[:1])
+                    for name, b in group.norm_buffers.items()
+                }
+            groups.append(NetworkGroup(group.simplex, weights, group.buffers, norm))
+        return SampledNetworks(self.module, groups, nonlinearity=self.nonlinearity, device=self.device)
 
     def to_modules(self) -> list[torch.nn.Module]:
         """Every network as an ordinary module in eval mode (copies, on :attr:`device`), in order.
