@@ -3,12 +3,13 @@ and the prediction methods every skspro estimator shares."""
 
 from __future__ import annotations
 
+import os
 import time
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 from skorch import NeuralNet
 
 from ._inputs import default_estimator, draw_seeds, member_template, validate_fit_data, validate_predict_data
@@ -117,6 +118,7 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
         "device": [str, None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
     def _simplex_spec(self) -> SimplexSpec:  # pragma: no cover - abstract
@@ -168,6 +170,7 @@ class BaseSimplexEnsemble(NetworksPredictorMixin, ClassifierMixin, BaseEstimator
             device=self.device,
             verbose=self.verbose,
             previous=previous,
+            memory=self.memory,
         )
         state = _fitted_state(members)
         vars(self).update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -12,7 +13,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
@@ -147,6 +148,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         Modes trained in parallel through joblib.
     {device}
     {verbose}
+    {memory}
 
     Attributes
     ----------
@@ -234,6 +236,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "device": [str, None],
         "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -252,6 +255,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         n_jobs=None,
         device=None,
         verbose=0,
+        memory=None,
     ):
         self.estimator = estimator
         self.n_modes = n_modes
@@ -266,6 +270,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.device = device
         self.verbose = verbose
+        self.memory = memory
 
     # ---------------------------------------------------------------- modes
     def _frozen_modes(self) -> tuple[list[NeuralNet], np.ndarray | None] | None:
@@ -379,6 +384,7 @@ class SPROConnector(NetworksPredictorMixin, ClassifierMixin, BaseEstimator):
                 n_jobs=self.n_jobs,
                 device=self.device,
                 verbose=self.verbose,
+                memory=self.memory,
             )
             return [m.net for m in members], data.classes, data.y, int(seeds[-1])
         nets, classes = frozen

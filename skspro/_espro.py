@@ -79,6 +79,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
     {device}
     {warm_start}
     {verbose}
+    {memory}
 
     Attributes
     ----------
@@ -159,6 +160,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         device=None,
         warm_start=False,
         verbose=0,
+        memory=None,
     ):
         self.estimator = estimator
         self.n_members = n_members
@@ -174,6 +176,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.device = device
         self.warm_start = warm_start
         self.verbose = verbose
+        self.memory = memory
 
     def _simplex_spec(self) -> SimplexSpec:
         if self.n_vertices == 0:

@@ -24,6 +24,7 @@ from skorch.history import History
 
 from ._devices import resolve_devices
 from ._inputs import check_copyable, check_output_size
+from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
@@ -348,6 +349,7 @@ def fit_member(
     verbose: int = 0,
     n_threads: int | None = None,
     member: Member | None = None,
+    cache: MemberCache | None = None,
 ) -> Member:
     """Train one member from ``template`` and grow its simplex.
 
@@ -376,6 +378,9 @@ def fit_member(
         A member fitted before (``warm_start``): its net and vertices are
         kept bit for bit, the missing vertices are added and the sample
         points redrawn. The object itself is not modified.
+    cache : MemberCache, optional
+        Where the member net and the vertices are looked up before they are
+        trained, and stored after (:mod:`skspro._memory`).
 
     Returns
     -------
@@ -387,43 +392,73 @@ def fit_member(
     with _GLOBAL_STATE_LOCK, torch_threads(n_threads):
         if member is None:
             member = _train_net(
-                template, X, y, seed, seed_member, name=name, index=index, device=device, verbose=verbose
+                template,
+                X,
+                y,
+                seed,
+                seed_member,
+                name=name,
+                index=index,
+                device=device,
+                verbose=verbose,
+                cache=cache,
             )
         if member.simplex.n_vertices - 1 > spec.n_vertices:
             raise ValueError(
                 f"A fitted member has {member.simplex.n_vertices - 1} vertices; warm_start can add "
                 f"vertices but not remove them (n_vertices={spec.n_vertices}). Refit with warm_start=False."
             )
-        grown = _grow_simplex(member, X, y, seed_vertices, spec, name=name, verbose=verbose)
+        grown = _grow_simplex(member, X, y, seed_vertices, spec, name=name, verbose=verbose, cache=cache)
         weights, norm_buffers = _prediction_points(grown, X, spec, seed_samples)
     return replace(grown, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
 
 
 def _train_net(
-    template: NeuralNet, X, y, seed: int, seed_member: int, *, name: str, index: int, device, verbose: int
+    template: NeuralNet,
+    X,
+    y,
+    seed: int,
+    seed_member: int,
+    *,
+    name: str,
+    index: int,
+    device,
+    verbose: int,
+    cache: MemberCache | None = None,
 ) -> Member:
-    """A member without vertices: a private clone of the template, trained from ``seed_member``."""
+    """A member without vertices: a private clone of the template, trained from
+    ``seed_member`` (or, with ``cache``, the same net stored by an earlier fit)."""
     net = clone(template)
     net.set_params(verbose=member_verbose(verbose, template.verbose))
     if device is not None:
         net.set_params(device=device)
     _separate_checkpoints(net, index)
     _guard_loss(net, name, verbose)
-    start = time.perf_counter()
     with seeded_torch(seed_member, device_of(net)):
-        net.fit(X, y)
-    raise_if_interrupted()
+        stored = cache.load_net(net, seed_member) if cache is not None else None
+    if stored is not None:
+        net, fit_time = stored
+    else:
+        start = time.perf_counter()
+        with seeded_torch(seed_member, device_of(net)):
+            net.fit(X, y)
+        raise_if_interrupted()
+        fit_time = time.perf_counter() - start
+        if cache is not None:
+            cache.store_net(net, seed_member, fit_time)
     return Member(
         net=net,
         simplex=StackedVertices.from_module(net.module_),
         sample_weights=torch.ones((1, 1)),
         norm_buffers={},
-        fit_time=time.perf_counter() - start,
+        fit_time=fit_time,
         seed=seed,
     )
 
 
-def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *, name: str, verbose: int):
+def _grow_simplex(
+    member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *, name: str, verbose: int, cache=None
+):
     """``member`` with vertices added up to ``spec.n_vertices`` (a new Member; earlier vertices kept)."""
     net = member.net
     simplex = member.simplex.to(device_of(net))
@@ -440,11 +475,17 @@ def _grow_simplex(member: Member, X, y, seed_vertices: int, spec: SimplexSpec, *
     for v in bar:
         start = time.perf_counter()
         where, seed = f"{name}, vertex {v + 1}", vertex_seed(seed_vertices, v)
-        trained = train_vertex(net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose)
-        simplex = simplex.append(trained.vertex)
-        times.append(time.perf_counter() - start)
+        stored = cache.load_vertex(net, simplex, buffers, seed, spec) if cache is not None else None
+        if stored is None:
+            trained = train_vertex(net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose)
+            stored = trained.vertex, trained.history, time.perf_counter() - start
+            if cache is not None:
+                cache.store_vertex(net, simplex, buffers, seed, spec, *stored)
+        vertex, history, seconds = stored
+        simplex = simplex.append(vertex)
+        times.append(seconds)
         log_volumes.append(simplex.log_volume())
-        histories.append(trained.history)
+        histories.append(history)
     return replace(
         member,
         simplex=simplex,
@@ -476,12 +517,15 @@ def fit_members(
     device: str | None = None,
     verbose: int = 0,
     previous: list[Member] | None = None,
+    memory=None,
 ) -> list[Member]:
     """Train one member per seed from ``template`` through joblib.
 
     Seeds are drawn before dispatch, so results do not depend on
     ``n_jobs``. With ``previous`` (a warm start), the first members are
-    continued, not retrained, and keep their own seeds.
+    continued, not retrained, and keep their own seeds. With ``memory``
+    (the estimators' parameter), member nets and vertices stored by earlier
+    fits are reused and new ones stored (:mod:`skspro._memory`).
     """
     probe = clone(template).set_params(device="cpu")
     with seeded_torch(0):
@@ -495,6 +539,7 @@ def fit_members(
             f"n_members={len(seeds)}. Refit with warm_start=False."
         )
     seeds = [m.seed for m in previous] + [int(s) for s in seeds[len(previous) :]]
+    cache = member_cache(memory, template, {"X": X, "y": y}, classes)
     workers = effective_n_jobs(n_jobs)
     devices = resolve_devices(device, workers, len(seeds))
     n_threads = None if workers == 1 else max(1, torch.get_num_threads() // workers)
@@ -511,6 +556,7 @@ def fit_members(
             verbose=verbose,
             n_threads=n_threads,
             member=previous[i] if i < len(previous) else None,
+            cache=cache,
         )
         for i, seed in enumerate(seeds)
     )
