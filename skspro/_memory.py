@@ -586,7 +586,13 @@ def cache_directory(memory) -> str | None:
     """
     if isinstance(memory, os.PathLike):
         memory = os.fspath(memory)
-    memory = check_memory(memory)
+    try:
+        memory = check_memory(memory)  # joblib creates the folder of a path
+    except OSError as error:
+        raise ValueError(
+            f"memory={memory!r}: cannot create the cache folder ({type(error).__name__}: {error}). "
+            "Pass a writable directory, or memory=None."
+        ) from None
     location = getattr(memory, "location", None)
     if location is None and hasattr(memory, "location"):
         return None  # joblib.Memory(location=None) caches nothing
