@@ -47,10 +47,10 @@ FRAGMENTS = {
         versions of torch, skorch, scikit-learn, numpy and skspro; a vertex
         also the simplex it completes and its settings (``vertex_epochs``,
         ``vertex_lr``, ``reg``, ``n_train_samples``, ``train_sampling``).
-        Fits that differ only in other settings (``n_vertices``,
-        ``n_samples``, ``reg`` for the members, the connector's settings)
-        load what an earlier fit trained instead of training it again, with
-        the same results to the last bit. Members and vertices loaded from it
+        A later fit loads what an earlier one trained instead of training
+        it again (members are shared by fits that differ only in simplex or
+        connector settings, vertices by fits that differ in ``n_vertices``
+        or ``n_samples``), with the same results to the last bit. Members and vertices loaded from it
         report the training time recorded when they were stored. An entry
         that cannot be read or fails its checks is ignored with a warning and
         overwritten. Callbacks run only when a network is trained (no
