@@ -19,14 +19,9 @@ miss: a warning, training as without the cache, and an atomic overwrite.
 from __future__ import annotations
 
 import copy
-import enum
-import functools
 import hashlib
 import json
 import os
-import platform
-import sys
-import types
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,8 +32,18 @@ from sklearn.utils.validation import check_memory
 from skorch.history import History
 
 from ._file_checks import check_archive, check_tensors, module_shapes
+from ._fingerprint import (
+    Uncacheable,
+    array_digest,
+    device_kind,
+    digest,
+    fingerprint,
+    software,
+    tensor_digest,
+    tensors_key,
+)
 
-__all__ = ["CACHE_FORMAT", "MemberCache", "Uncacheable", "fingerprint", "member_cache"]
+__all__ = ["CACHE_FORMAT", "MemberCache", "cache_directory", "member_cache"]
 
 #: Layout of an entry; part of every key, so a new layout never reads an old one.
 CACHE_FORMAT = 1
@@ -51,269 +56,6 @@ VERTEX_SETTINGS = ("vertex_epochs", "vertex_lr", "reg", "n_train_samples", "trai
 #: Template parameters that do not change what a member learns: printing, and the
 #: device, which enters the key as the kind of device the member trained on.
 _NOT_IN_KEY = ("verbose", "device")
-
-#: Top-level packages whose code the versions in the key stand for (skspro by
-#: a digest of its source); classes and functions of any other module are
-#: fingerprinted by their code.
-_VERSIONED = {"torch", "skorch", "sklearn", "numpy", "scipy", "skspro", "builtins"}
-
-
-class Uncacheable(TypeError):
-    """A template holds something that cannot be fingerprinted reliably."""
-
-
-# --------------------------------------------------------------------- keys
-def _sha(data) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _digest(structure) -> str:
-    return _sha(json.dumps(structure, sort_keys=True, separators=(",", ":")).encode())
-
-
-def _array_bytes(array: np.ndarray) -> str:
-    return _sha(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
-
-
-def _tensor_bytes(tensor: torch.Tensor) -> str:
-    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-    return _sha(flat.view(torch.uint8).numpy()) if flat.numel() else _sha(b"")
-
-
-def _versioned(module: str | None) -> bool:
-    top = (module or "").split(".")[0]
-    return top in _VERSIONED or top in sys.stdlib_module_names
-
-
-def fingerprint(value, _stack: tuple = ()) -> list:
-    """A JSON-able description of ``value`` that changes whenever it does.
-
-    Numbers are exact (floats in hex), arrays and tensors are described by
-    dtype, shape and a digest of their bytes, containers by their items in
-    order, objects by their class and attributes, and classes and functions
-    from outside the versioned packages (torch, skorch, scikit-learn, numpy,
-    scipy, skspro, the standard library) by their code: a module class or a
-    callback edited under the same name gets another fingerprint.
-
-    Raises
-    ------
-    Uncacheable
-        For an object with no attributes that joblib cannot hash either (a
-        lock, a generator), or one nested too deeply.
-    """
-    if len(_stack) > 60:
-        raise Uncacheable(f"an object nested more than 60 levels deep ({type(value).__name__})")
-    if value is None or isinstance(value, bool | str) or value is Ellipsis:
-        return [type(value).__name__, None if value is Ellipsis else value]
-    if isinstance(value, np.generic):
-        return ["numpy", value.dtype.str, _array_bytes(np.asarray(value))]
-    if isinstance(value, int):
-        return ["int", str(value)]
-    if isinstance(value, float):
-        return ["float", value.hex()]
-    if isinstance(value, complex):
-        return ["complex", value.real.hex(), value.imag.hex()]
-    if isinstance(value, bytes | bytearray):
-        return ["bytes", _sha(bytes(value))]
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
-            return ["ndarray", "object", list(value.shape), _items(value.ravel().tolist(), _stack)]
-        return ["ndarray", value.dtype.str, list(value.shape), _array_bytes(value)]
-    if isinstance(value, torch.Tensor):
-        return [
-            "tensor",
-            _type_name(type(value)),
-            str(value.dtype),
-            list(value.shape),
-            value.device.type,
-            bool(value.requires_grad),
-            _tensor_bytes(value),
-        ]
-    if isinstance(value, torch.dtype | torch.device | torch.layout | torch.memory_format):
-        return ["torch", str(value)]
-    if isinstance(value, enum.Enum):
-        return ["enum", fingerprint(type(value), _stack), value.name]
-    if id(value) in _stack:
-        return ["cycle"]
-    stack = (*_stack, id(value))
-    if isinstance(value, type):
-        return ["class", value.__module__, value.__qualname__, _class_code(value, stack)]
-    if isinstance(value, types.FunctionType):
-        return _function(value, stack)
-    if isinstance(value, types.MethodType):
-        return ["method", fingerprint(value.__func__, stack), fingerprint(value.__self__, stack)]
-    if isinstance(value, types.BuiltinFunctionType | types.BuiltinMethodType):
-        owner = getattr(value, "__self__", None)
-        owner = None if owner is None or isinstance(owner, types.ModuleType) else fingerprint(owner, stack)
-        return ["builtin", getattr(value, "__module__", None), value.__qualname__, owner]
-    if isinstance(value, functools.partial):
-        return [
-            "partial",
-            fingerprint(value.func, stack),
-            fingerprint(value.args, stack),
-            fingerprint(value.keywords, stack),
-        ]
-    if isinstance(value, list | tuple):
-        return [_type_name(type(value)), _items(value, stack)]
-    if isinstance(value, set | frozenset):
-        items = sorted((fingerprint(v, stack) for v in value), key=json.dumps)
-        return [_type_name(type(value)), items]
-    if isinstance(value, Mapping):
-        pairs = [[fingerprint(k, stack), fingerprint(v, stack)] for k, v in value.items()]
-        return [_type_name(type(value)), pairs]
-    return ["object", fingerprint(type(value), stack), _state(value, stack)]
-
-
-def _items(values, stack: tuple) -> list:
-    return [fingerprint(v, stack) for v in values]
-
-
-def _type_name(cls: type) -> str:
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _state(value, stack: tuple) -> list:
-    """An instance's attributes (``__dict__`` and slots), or joblib's hash of it."""
-    attributes = dict(vars(value)) if hasattr(value, "__dict__") else {}
-    for cls in type(value).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if name not in ("__dict__", "__weakref__") and hasattr(value, name):
-                attributes[name] = getattr(value, name)
-    if attributes or hasattr(value, "__dict__"):
-        return [[name, fingerprint(attributes[name], stack)] for name in sorted(attributes)]
-    import joblib
-
-    try:
-        return ["hash", joblib.hash(value)]
-    except Exception as error:
-        raise Uncacheable(f"a {type(value).__name__} ({type(error).__name__}: {error})") from None
-
-
-#: Class attributes that are bookkeeping, not behaviour.
-_CLASS_BOOKKEEPING = {
-    "__dict__",
-    "__weakref__",
-    "__module__",
-    "__doc__",
-    "__qualname__",
-    "__annotations__",
-    "__firstlineno__",
-    "__static_attributes__",
-    "__orig_bases__",
-    "__parameters__",
-    "_abc_impl",
-}
-
-
-def _class_code(cls: type, stack: tuple) -> list | None:
-    """The code and attributes of every class of ``cls``'s MRO that no version in the key covers."""
-    parts = []
-    for klass in cls.__mro__:
-        if _versioned(klass.__module__):
-            continue
-        members = []
-        for name, attribute in sorted(vars(klass).items()):
-            if name in _CLASS_BOOKKEEPING:
-                continue
-            if isinstance(attribute, staticmethod | classmethod):
-                attribute = attribute.__func__
-            if isinstance(attribute, property):
-                attribute = (attribute.fget, attribute.fset, attribute.fdel)
-            if type(attribute).__module__ == "builtins" and type(attribute).__name__.endswith("descriptor"):
-                attribute = type(attribute).__name__  # slots and C-level accessors
-            members.append([name, fingerprint(attribute, stack)])
-        parts.append([klass.__module__, klass.__qualname__, members])
-    return parts or None
-
-
-def _function(function: types.FunctionType, stack: tuple) -> list:
-    head = ["function", function.__module__, function.__qualname__]
-    if _versioned(function.__module__):
-        return head
-    cells = []
-    for cell in function.__closure__ or ():
-        try:
-            cells.append(fingerprint(cell.cell_contents, stack))
-        except ValueError:  # an empty cell
-            cells.append(["empty"])
-    return [
-        *head,
-        _code(function.__code__, stack),
-        fingerprint(function.__defaults__, stack),
-        fingerprint(function.__kwdefaults__, stack),
-        cells,
-    ]
-
-
-def _code(code: types.CodeType, stack: tuple) -> list:
-    consts = [
-        _code(c, stack) if isinstance(c, types.CodeType) else fingerprint(c, stack) for c in code.co_consts
-    ]
-    return [
-        _sha(code.co_code),
-        consts,
-        list(code.co_names),
-        list(code.co_varnames),
-        list(code.co_freevars),
-        code.co_flags,
-    ]
-
-
-@functools.lru_cache(maxsize=1)
-def _software() -> dict:
-    """Versions of what training runs on, and a digest of skspro's own source."""
-    import sklearn
-    import skorch
-
-    from . import __version__
-
-    root = Path(__file__).resolve().parent
-    source = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        source.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return {
-        "python": [platform.python_implementation(), platform.python_version()],
-        "torch": torch.__version__,
-        "skorch": skorch.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__,
-        "skspro": __version__,
-        "skspro_source": source.hexdigest(),
-    }
-
-
-def device_kind(device: torch.device) -> dict:
-    """What about the device a network trains on can change its weights: the
-    kind of device (not its index), and the numerical settings of torch."""
-    kind = {
-        "type": device.type,
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
-    }
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        kind |= {
-            "name": torch.cuda.get_device_name(index),
-            "capability": list(torch.cuda.get_device_capability(index)),
-            "cuda": torch.version.cuda,
-            "cudnn": [
-                torch.backends.cudnn.version(),
-                torch.backends.cudnn.deterministic,
-                torch.backends.cudnn.benchmark,
-                torch.backends.cudnn.allow_tf32,
-            ],
-            "matmul_tf32": torch.backends.cuda.matmul.allow_tf32,
-        }
-    else:  # CPU kernels are chosen by instruction set; reductions may split by thread
-        kind |= {
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(),
-        }
-    return kind
-
-
-def _tensors_key(tensors: Mapping[str, torch.Tensor]) -> list:
-    return [[name, str(t.dtype), list(t.shape), _tensor_bytes(t)] for name, t in tensors.items()]
 
 
 # ------------------------------------------------------------------ entries
@@ -329,24 +71,24 @@ def _to_cpu(value):
 
 def _content(value) -> str:
     """A digest of an entry's tensors and data, recorded in its header and checked on reading."""
-    digest = hashlib.sha256()
+    hasher = hashlib.sha256()
 
     def walk(item, where):
         if isinstance(item, torch.Tensor):
-            digest.update(f"{where}|{item.dtype}|{tuple(item.shape)}|".encode())
-            digest.update(_tensor_bytes(item).encode())
+            hasher.update(f"{where}|{item.dtype}|{tuple(item.shape)}|".encode())
+            hasher.update(tensor_digest(item).encode())
         elif isinstance(item, dict):
             for key in sorted(item, key=repr):
                 walk(item[key], f"{where}[{key!r}]")
         elif isinstance(item, list | tuple):
-            digest.update(f"{where}|{type(item).__name__}{len(item)}|".encode())
+            hasher.update(f"{where}|{type(item).__name__}{len(item)}|".encode())
             for i, element in enumerate(item):
                 walk(element, f"{where}[{i}]")
         else:
-            digest.update(f"{where}|{item!r}|".encode())
+            hasher.update(f"{where}|{item!r}|".encode())
 
     walk(value, "")
-    return digest.hexdigest()
+    return hasher.hexdigest()
 
 
 def _history_json(history) -> str:
@@ -369,7 +111,7 @@ class MemberCache:
 
     # ---------------------------------------------------------------- keys
     def _key(self, kind: str, **parts) -> str:
-        return _digest({"base": self.base, "kind": kind, **parts})
+        return digest({"base": self.base, "kind": kind, **parts})
 
     def net_key(self, net, seed: int) -> str:
         from ._members import device_of
@@ -383,8 +125,8 @@ class MemberCache:
             "vertex",
             seed=int(seed),
             device=device_kind(device_of(net)),
-            pool=_tensors_key(pool.params),
-            buffers=_tensors_key(buffers),
+            pool=tensors_key(pool.params),
+            buffers=tensors_key(buffers),
             settings={name: fingerprint(getattr(spec, name)) for name in VERTEX_SETTINGS},
         )
 
@@ -648,15 +390,15 @@ def member_cache(memory, template, data: Mapping[str, np.ndarray | None], classe
         )
         return None
     arrays = {
-        name: [str(np.asarray(a).dtype), list(np.shape(a)), _array_bytes(np.asarray(a))]
+        name: [str(np.asarray(a).dtype), list(np.shape(a)), array_digest(np.asarray(a))]
         for name, a in sorted(data.items())
         if a is not None
     }
     base = {
         "format": CACHE_FORMAT,
-        "software": _software(),
+        "software": software(),
         "template": described,
         "data": arrays,
         "classes": fingerprint(np.asarray(classes)),
     }
-    return MemberCache(directory, _digest(base))
+    return MemberCache(directory, digest(base))

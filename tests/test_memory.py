@@ -26,7 +26,7 @@ from skorch.callbacks import Callback, LRScheduler
 import skspro._members
 import skspro._memory
 from skspro import DeepEnsembleClassifier, ESPROClassifier, SPROConnector, default_estimator
-from skspro._memory import Uncacheable, fingerprint
+from skspro._fingerprint import Uncacheable, fingerprint
 from skspro.modules import MLP
 
 WINE_SIZES = {"module__input_dim": 13, "module__n_classes": 3}  # for modules other than skspro's MLP
@@ -491,6 +491,26 @@ def test_an_interrupted_store_leaves_the_estimator_and_the_folder_as_they_were(t
     assert entries(tmp_path) == before  # no partial file left
     model.fit(X, y)  # and the next fit works
     assert len(entries(tmp_path)) == len(before) + 2
+
+
+def test_a_failed_fit_keeps_what_it_stored_for_the_next_fit(tmp_path, wine, trainings, monkeypatch):
+    X, y = wine
+    model = ESPROClassifier(tiny_template(), memory=tmp_path, **SETTINGS)
+    original = skspro._members.sample_simplex_weights
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected after training")
+
+    monkeypatch.setattr(skspro._members, "sample_simplex_weights", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        model.fit(X, y)
+    assert not hasattr(model, "_members")  # the estimator is as before: unfitted
+    monkeypatch.setattr(skspro._members, "sample_simplex_weights", original)
+    assert len(entries(tmp_path)) == 2  # the first member and its vertex, stored before the failure
+    trainings.clear()
+    model.fit(X, y)
+    assert trainings == {"members": 1, "vertices": 1}  # only the second member is trained
+    assert_same_fit(model, ESPROClassifier(tiny_template(), **SETTINGS).fit(X, y), X)
 
 
 def test_a_failing_write_warns_and_the_fit_goes_on(tmp_path, wine, monkeypatch):
