@@ -3,12 +3,13 @@ and the prediction methods every skspro estimator shares."""
 
 from __future__ import annotations
 
+import os
 import time
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from skorch import NeuralNet
 
 from ._docstrings import fill_doc
@@ -127,6 +128,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         "device": [str, None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
     def _simplex_spec(self) -> SimplexSpec:  # pragma: no cover - abstract
@@ -185,6 +187,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             verbose=self.verbose,
             previous=previous,
             sample_weight=data.sample_weight,
+            memory=self.memory,
         )
         state = _fitted_state(members)
         vars(self).update(

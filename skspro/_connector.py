@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -13,7 +14,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
@@ -151,6 +152,7 @@ class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, Base
         Modes trained in parallel through joblib.
     {device}
     {verbose}
+    {memory}
 
     Attributes
     ----------
@@ -243,6 +245,7 @@ class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, Base
         "n_jobs": [Integral, None],
         "device": [str, None],
         "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -262,6 +265,7 @@ class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, Base
         n_jobs=None,
         device=None,
         verbose=0,
+        memory=None,
     ):
         self.estimator = estimator
         self.n_modes = n_modes
@@ -277,6 +281,7 @@ class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, Base
         self.n_jobs = n_jobs
         self.device = device
         self.verbose = verbose
+        self.memory = memory
 
     # ---------------------------------------------------------------- modes
     def _frozen_modes(self) -> tuple[list[NeuralNet], np.ndarray | None] | None:
@@ -398,6 +403,7 @@ class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, Base
                 device=self.device,
                 verbose=self.verbose,
                 sample_weight=data.sample_weight,
+                memory=self.memory,
             )
             return template, [m.net for m in members], data.classes, data.y, int(seeds[-1])
         nets, classes = frozen

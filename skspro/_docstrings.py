@@ -53,6 +53,30 @@ FRAGMENTS = {
         skorch's epoch table of every member. No bar is drawn inside joblib
         or Dask workers. A template left at skorch's default ``verbose`` follows
         this setting; any other value set on the template is kept.""",
+    "memory": """memory : str, path, joblib.Memory or None, default=None
+        Cache of trained networks, as in scikit-learn's
+        ``Pipeline(memory=...)``: a directory, or a ``joblib.Memory`` whose
+        location is one. Every trained member net (weights, optimizer state,
+        skorch history) and every trained vertex is stored there, in skspro's
+        pickle-free weights format, under a key that digests everything it
+        depends on: the template's parameters (module, criterion and
+        callback classes by their code), the training data and the class
+        labels, the seed, the device kind and torch's thread count, and the
+        versions of torch, skorch, scikit-learn, numpy and skspro; a vertex
+        also the simplex it completes and its settings (``vertex_epochs``,
+        ``vertex_lr``, ``reg``, ``n_train_samples``, ``train_sampling``).
+        A later fit loads what an earlier one trained instead of training
+        it again (members are shared by fits that differ only in simplex or
+        connector settings, vertices by fits that differ in ``n_vertices``
+        or ``n_samples``), with the same results to the last bit. Members and vertices loaded from it
+        report the training time recorded when they were stored. An entry
+        that cannot be read or fails its checks is ignored with a warning and
+        overwritten. Callbacks run only when a network is trained (no
+        checkpoint files are written for a loaded one), and code that a
+        module calls outside its own class is not part of the key: clear the
+        cache (``joblib.Memory(path).clear()``) after changing it. Loading an
+        entry runs no code from it, but trust the directory as you would a
+        model file (see docs/tuning.rst). ``None``: no caching.""",
     "y_true": """y_true : array-like of shape (n_samples,)
         True labels (any hashable type).""",
     "y_proba": """y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)

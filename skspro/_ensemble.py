@@ -34,6 +34,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     {device}
     {warm_start}
     {verbose}
+    {memory}
 
     Attributes
     ----------
@@ -95,6 +96,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         device=None,
         warm_start=False,
         verbose=0,
+        memory=None,
     ):
         self.estimator = estimator
         self.n_members = n_members
@@ -104,6 +106,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         self.device = device
         self.warm_start = warm_start
         self.verbose = verbose
+        self.memory = memory
 
     def _simplex_spec(self) -> SimplexSpec:
         return SimplexSpec(n_vertices=0, n_samples=1)

@@ -81,6 +81,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
     {device}
     {warm_start}
     {verbose}
+    {memory}
 
     Attributes
     ----------
@@ -169,6 +170,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         device=None,
         warm_start=False,
         verbose=0,
+        memory=None,
     ):
         self.estimator = estimator
         self.n_members = n_members
@@ -185,6 +187,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.device = device
         self.warm_start = warm_start
         self.verbose = verbose
+        self.memory = memory
 
     def centroid_networks(self, norm_X=None):
         """The centroid of every member's simplex, as a :class:`~skspro.simplex.SampledNetworks`.

@@ -36,6 +36,7 @@ __all__ = [
     "check_meta",
     "check_payload",
     "check_shapes",
+    "check_tensors",
     "label_array",
     "module_shapes",
     "template_shapes",
@@ -125,10 +126,16 @@ def check_payload(path, payload) -> None:
     records = payload["members"] + payload.get("modes", [])
     if len({id(record) for record in records}) != len(records):
         raise _refuse(path, "it repeats one member or mode record (save writes each once).")
+    # Weights and sample points must be finite; buffers may hold infinities (masks).
+    check_tensors(path, payload, lambda where: "['simplex']" in where or "['sample_weights']" in where)
+
+
+def check_tensors(path, payload, finite) -> None:
+    """Refuse any tensor in ``payload`` (nested dicts, lists, tuples) that is not a
+    plain, dense CPU tensor within its own storage, or holds NaN; where
+    ``finite(where)`` is true, infinities are refused too."""
     for where, tensor in _tensors(payload, "payload"):
-        # Weights and sample points must be finite; buffers may hold infinities (masks).
-        finite = "['simplex']" in where or "['sample_weights']" in where
-        _check_tensor(path, where, tensor, finite)
+        _check_tensor(path, where, tensor, finite(where))
 
 
 def _is_state(value) -> bool:

@@ -24,6 +24,7 @@ from skorch.history import History
 
 from ._devices import resolve_devices
 from ._inputs import check_copyable, check_output_size
+from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
@@ -359,6 +360,7 @@ def fit_member(
     n_threads: int | None = None,
     member: Member | None = None,
     sample_weight: np.ndarray | None = None,
+    cache: MemberCache | None = None,
 ) -> Member:
     """Train one member from ``template`` and grow its simplex.
 
@@ -389,6 +391,9 @@ def fit_member(
         points redrawn. The object itself is not modified.
     sample_weight : ndarray of shape (n_samples,), optional
         Weights of the rows in the member's and the vertices' losses.
+    cache : MemberCache, optional
+        Where the member net and the vertices are looked up before they are
+        trained, and stored after (:mod:`skspro._memory`).
 
     Returns
     -------
@@ -410,6 +415,7 @@ def fit_member(
                 device=device,
                 verbose=verbose,
                 sample_weight=sample_weight,
+                cache=cache,
             )
         if member.simplex.n_vertices - 1 > spec.n_vertices:
             raise ValueError(
@@ -417,7 +423,15 @@ def fit_member(
                 f"vertices but not remove them (n_vertices={spec.n_vertices}). Refit with warm_start=False."
             )
         grown = _grow_simplex(
-            member, X, y, seed_vertices, spec, name=name, verbose=verbose, sample_weight=sample_weight
+            member,
+            X,
+            y,
+            seed_vertices,
+            spec,
+            name=name,
+            verbose=verbose,
+            sample_weight=sample_weight,
+            cache=cache,
         )
         weights, norm_buffers = _prediction_points(grown, X, spec, seed_samples)
     return replace(grown, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
@@ -435,24 +449,34 @@ def _train_net(
     device,
     verbose: int,
     sample_weight: np.ndarray | None = None,
+    cache: MemberCache | None = None,
 ) -> Member:
-    """A member without vertices: a private clone of the template, trained from ``seed_member``."""
+    """A member without vertices: a private clone of the template, trained from
+    ``seed_member`` (or, with ``cache``, the same net stored by an earlier fit)."""
     net = clone(template)
     net.set_params(verbose=member_verbose(verbose, template.verbose))
     if device is not None:
         net.set_params(device=device)
     _separate_checkpoints(net, index)
     _guard_loss(net, name, verbose)
-    start = time.perf_counter()
-    with seeded_torch(seed_member, device_of(net)), row_weighted(net, X, sample_weight) as inputs:
-        net.fit(inputs, y)
-    raise_if_interrupted()
+    with seeded_torch(seed_member, device_of(net)):
+        stored = cache.load_net(net, seed_member) if cache is not None else None
+    if stored is not None:
+        net, fit_time = stored
+    else:
+        start = time.perf_counter()
+        with seeded_torch(seed_member, device_of(net)), row_weighted(net, X, sample_weight) as inputs:
+            net.fit(inputs, y)
+        raise_if_interrupted()
+        fit_time = time.perf_counter() - start
+        if cache is not None:
+            cache.store_net(net, seed_member, fit_time)
     return Member(
         net=net,
         simplex=StackedVertices.from_module(net.module_),
         sample_weights=torch.ones((1, 1)),
         norm_buffers={},
-        fit_time=time.perf_counter() - start,
+        fit_time=fit_time,
         seed=seed,
     )
 
@@ -467,6 +491,7 @@ def _grow_simplex(
     name: str,
     verbose: int,
     sample_weight=None,
+    cache=None,
 ):
     """``member`` with vertices added up to ``spec.n_vertices`` (a new Member; earlier vertices kept)."""
     net = member.net
@@ -484,13 +509,19 @@ def _grow_simplex(
     for v in bar:
         start = time.perf_counter()
         where, seed = f"{name}, vertex {v + 1}", vertex_seed(seed_vertices, v)
-        trained = train_vertex(
-            net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose, sample_weight=sample_weight
-        )
-        simplex = simplex.append(trained.vertex)
-        times.append(time.perf_counter() - start)
+        stored = cache.load_vertex(net, simplex, buffers, seed, spec) if cache is not None else None
+        if stored is None:
+            trained = train_vertex(
+                net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose, sample_weight=sample_weight
+            )
+            stored = trained.vertex, trained.history, time.perf_counter() - start
+            if cache is not None:
+                cache.store_vertex(net, simplex, buffers, seed, spec, *stored)
+        vertex, history, seconds = stored
+        simplex = simplex.append(vertex)
+        times.append(seconds)
         log_volumes.append(simplex.log_volume())
-        histories.append(trained.history)
+        histories.append(history)
     return replace(
         member,
         simplex=simplex,
@@ -523,13 +554,16 @@ def fit_members(
     verbose: int = 0,
     previous: list[Member] | None = None,
     sample_weight: np.ndarray | None = None,
+    memory=None,
 ) -> list[Member]:
     """Train one member per seed from ``template`` through joblib.
 
     Seeds are drawn before dispatch, so results do not depend on
     ``n_jobs``. With ``previous`` (a warm start), the first members are
     continued, not retrained, and keep their own seeds. ``sample_weight``
-    weights the rows in every member's and vertex's loss.
+    weights the rows in every member's and vertex's loss. With ``memory``
+    (the estimators' parameter), member nets and vertices stored by earlier
+    fits are reused and new ones stored (:mod:`skspro._memory`).
     """
     probe = clone(template).set_params(device="cpu")
     with seeded_torch(0):
@@ -545,6 +579,7 @@ def fit_members(
             f"n_members={len(seeds)}. Refit with warm_start=False."
         )
     seeds = [m.seed for m in previous] + [int(s) for s in seeds[len(previous) :]]
+    cache = member_cache(memory, template, {"X": X, "y": y, "sample_weight": sample_weight}, classes)
     workers = effective_n_jobs(n_jobs)
     devices = resolve_devices(device, workers, len(seeds))
     n_threads = None if workers == 1 else max(1, torch.get_num_threads() // workers)
@@ -562,6 +597,7 @@ def fit_members(
             n_threads=n_threads,
             member=previous[i] if i < len(previous) else None,
             sample_weight=sample_weight,
+            cache=cache,
         )
         for i, seed in enumerate(seeds)
     )

@@ -153,6 +153,28 @@ def test_espro_and_grid_search_on_a_dask_cluster(dask_client, wine):
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
 
 
+def test_grid_search_with_memory_on_a_dask_cluster_gives_the_uncached_scores(dask_client, wine, tmp_path):
+    """Workers share one cache directory: each member is stored once per fold, and the
+    cached search (cold and warm) scores every candidate as the uncached one, to the last bit."""
+    X, y = wine
+    params = dict(n_members=2, n_vertices=1, vertex_epochs=1, n_samples=2, random_state=0)
+    grid = {"vertex_lr": [1e-3, 1e-2], "n_vertices": [1, 2]}
+
+    def search(**memory):
+        model = ESPROClassifier(small_template(), **params, **memory)
+        with parallel_config(backend="dask"):
+            return GridSearchCV(model, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+
+    uncached = search()
+    for _ in ("cold", "warm"):
+        cached = search(memory=str(tmp_path))
+        assert cached.best_params_ == uncached.best_params_
+        for key in ("split0_test_score", "split1_test_score", "mean_test_score"):
+            np.testing.assert_array_equal(cached.cv_results_[key], uncached.cv_results_[key])
+    nets = list((tmp_path / "joblib" / "skspro-members").glob("net-*.pt"))
+    assert len(nets) == 2 * (2 + 1)  # members x (folds + the refit), not x candidates
+
+
 def test_thread_backend_gives_the_same_members_and_keeps_the_callers_rng(wine):
     X, y = wine
     template = small_template(module__dropout=0.3, batch_size=8)
