@@ -512,7 +512,16 @@ def _grow_simplex(
         stored = cache.load_vertex(net, simplex, buffers, seed, spec) if cache is not None else None
         if stored is None:
             trained = train_vertex(
-                net, simplex, buffers, X, y, seed, spec, where=where, verbose=verbose, sample_weight=sample_weight
+                net,
+                simplex,
+                buffers,
+                X,
+                y,
+                seed,
+                spec,
+                where=where,
+                verbose=verbose,
+                sample_weight=sample_weight,
             )
             stored = trained.vertex, trained.history, time.perf_counter() - start
             if cache is not None:
