@@ -25,8 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._metadata_requests import MetadataRequest
 from skorch import NeuralNet
 
 from . import __version__
@@ -72,9 +74,10 @@ def _children(obj) -> Iterator[object]:
         yield from vars(obj).values()
 
 
-def _find(obj, kind) -> list:
+def _find(obj, kind, *, inside: bool = False) -> list:
     """Every object of ``kind`` reachable from ``obj``, once each, in a fixed order
-    (the attribute and item order of the objects that hold them)."""
+    (the attribute and item order of the objects that hold them); with
+    ``inside``, also those inside a found one."""
     found, seen, stack = [], set(), [obj]
     while stack:
         item = stack.pop()
@@ -83,7 +86,8 @@ def _find(obj, kind) -> list:
         seen.add(id(item))
         if kind(item):
             found.append(item)
-            continue
+            if not inside:
+                continue
         stack.extend(reversed(list(_children(item))))
     return found
 
@@ -97,6 +101,47 @@ def _plain_params(estimator) -> dict:
     from ._io import _plain
 
     return {k: _plain(v) for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
+
+
+# Metadata-routing requests (``set_fit_request(...)``) are objects skops
+# cannot write; they are stored as the plain dicts they serialise to and
+# set again through the public ``set_<method>_request`` at load.
+_REQUESTS, _PLAIN = "_metadata_request", "skspro_metadata_request"
+
+
+def _has_requests(item) -> bool:
+    return isinstance(getattr(item, "__dict__", {}).get(_REQUESTS), MetadataRequest)
+
+
+def _plain_requests(shell) -> None:
+    for item in _find(shell, _has_requests, inside=True):
+        vars(item)[_REQUESTS] = {_PLAIN: item._metadata_request._serialize()}
+
+
+def _restore_requests(path, shell) -> None:
+    def stored(item) -> bool:
+        return isinstance(getattr(item, "__dict__", {}).get(_REQUESTS), dict)
+
+    for item in _find(shell, stored, inside=True):
+        _set_requests(path, item, vars(item).pop(_REQUESTS).get(_PLAIN))
+
+
+def _set_requests(path, item, requests) -> None:
+    """Set a ``_serialize()``-d MetadataRequest on ``item`` through its public setters."""
+    if requests is None:
+        return
+    valid = isinstance(requests, dict) and all(
+        isinstance(params, dict) and all(isinstance(v, bool | str | type(None)) for v in params.values())
+        for params in requests.values()
+    )
+    if not valid:
+        raise _refuse(path, f"the routing requests of a {type(item).__name__} are not plain values.")
+    with sklearn.config_context(enable_metadata_routing=True):
+        for method, params in requests.items():
+            chosen = {name: value for name, value in params.items() if value is not None}
+            setter = getattr(item, f"set_{method}_request", None)
+            if chosen and setter is not None:
+                setter(**chosen)
 
 
 def save_composition(obj, path: Path) -> None:
@@ -114,6 +159,7 @@ def save_composition(obj, path: Path) -> None:
     memo = {id(model): ModelSlot(i) for i, model in enumerate(models)}
     memo[id(memo)] = list(models)  # deepcopy's keep-alive list: the models are not copied
     shell = copy.deepcopy(obj, memo)
+    _plain_requests(shell)
     try:
         shell_bytes = skops.io.dumps(shell)
     except Exception as error:
@@ -127,6 +173,8 @@ def save_composition(obj, path: Path) -> None:
         for i, model in enumerate(models):
             fitted = hasattr(model, "networks_")
             entry = {"estimator": type(model).__name__, "params": _plain_params(model), "fitted": fitted}
+            if _has_requests(model):
+                entry["requests"] = model._metadata_request._serialize()
             entries.append(entry)
             if fitted:
                 save(model, Path(folder) / "model")
@@ -240,6 +288,7 @@ def load_composition(path, estimator=None, trusted: list[str] | None = None):
             "trust the file's source and these types, pass them as load(..., trusted=[...])."
         )
     shell = skops.io.loads(shell_bytes, trusted=[*_TRUSTED, *unexpected, *(trusted or [])])
+    _restore_requests(path, shell)
     templates, classes = _templates(estimator, len(entries)), skspro_classes()
     models = []
     with tempfile.TemporaryDirectory() as folder:
@@ -252,6 +301,7 @@ def load_composition(path, estimator=None, trusted: list[str] | None = None):
             else:
                 meta = {"estimator": entry["estimator"], "params": entry["params"]}
                 model = _model_from_meta(path, meta, model)
+            _set_requests(path, model, entry.get("requests"))
             models.append(model)
     slots = _find(shell, lambda item: isinstance(item, ModelSlot))
     if sorted(slot.index for slot in slots) != list(range(len(models))):

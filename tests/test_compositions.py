@@ -154,3 +154,21 @@ def test_a_template_that_does_not_fit_the_file_names_the_setting(data, tmp_path)
         load(tmp_path / "model", other)
     with pytest.raises(ValueError, match=r"module__dropout not set .* module__dropout=0\.5"):
         load(tmp_path / "model", ESPROClassifier(_template().set_params(module__dropout=0.5)))
+
+
+def test_routing_requests_survive_a_round_trip(data, tmp_path):
+    import sklearn
+
+    X, y = data
+    w = np.linspace(0.5, 1.5, len(y))
+    with sklearn.config_context(enable_metadata_routing=True):
+        scaler = StandardScaler().set_fit_request(sample_weight=False)
+        model = _espro().set_fit_request(sample_weight=True).set_score_request(sample_weight="weights")
+        pipeline = make_pipeline(scaler, model).fit(X, y, sample_weight=w)
+        save(pipeline, tmp_path / "routed.skspro")
+        restored = load(tmp_path / "routed.skspro", _espro())
+        _same(restored, pipeline, X)
+        for got, expected in zip(restored, pipeline):
+            assert got._metadata_request._serialize() == expected._metadata_request._serialize()
+        refit = restored.fit(X, y, sample_weight=w)  # the requests still route
+        _same(refit, pipeline, X)
