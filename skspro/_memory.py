@@ -234,7 +234,8 @@ class MemberCache:
             **meta,
         }
         try:
-            _write_atomically({"meta": json.dumps(header), **data}, self._path(kind, key))
+            payload = {"meta": json.dumps(header), **data}
+            _write_atomically(self._path(kind, key), lambda file: torch.save(payload, file))
         except Exception as error:  # a full disk, a read-only folder: the fit goes on without storing
             self._not_stored(f"writing it failed ({type(error).__name__}: {error})")
 

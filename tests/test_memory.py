@@ -584,3 +584,40 @@ def test_searches_with_processes_give_the_uncached_scores_to_the_last_bit(make_s
     n_nets = sum(name.startswith("net-") for name in entries(tmp_path))
     # one net per fold and member (and per refit), not per candidate
     assert n_nets <= 2 * (2 + 1) * (3 if "Halving" in type(cached).__name__ else 1)
+
+
+def test_sample_and_class_weights_are_part_of_the_key(tmp_path, wine, trainings):
+    """Members and vertices trained on other row or class weights are other entries."""
+    X, y = wine
+    w = np.linspace(0.5, 2.0, len(y))
+    one_changed = w.copy()
+    one_changed[7] = np.nextafter(np.float32(w[7]), np.float32(10.0))  # weights train as float32
+
+    def fit(**params):
+        sample_weight = params.pop("sample_weight", None)
+        model = ESPROClassifier(
+            tiny_template(),
+            n_members=1,
+            n_vertices=1,
+            vertex_epochs=1,
+            random_state=0,
+            memory=tmp_path,
+            **params,
+        )
+        return model.fit(X, y, sample_weight=sample_weight)
+
+    fit(sample_weight=w)
+    for change in ({"sample_weight": one_changed}, {}, {"sample_weight": w, "class_weight": "balanced"}):
+        before = len(entries(tmp_path))
+        trainings.clear()
+        fitted = fit(**change)
+        assert trainings["vertices"] == 1 and len(entries(tmp_path)) == before + 2, change
+        uncached = {k: v for k, v in change.items() if k != "sample_weight"}
+        reference = ESPROClassifier(
+            tiny_template(), n_members=1, n_vertices=1, vertex_epochs=1, random_state=0
+        )
+        reference.set_params(**uncached).fit(X, y, sample_weight=change.get("sample_weight"))
+        np.testing.assert_array_equal(fitted.predict_proba(X), reference.predict_proba(X))
+    trainings.clear()
+    fit(sample_weight=w)  # the first fit's entries again
+    assert trainings["vertices"] == 0
