@@ -107,8 +107,12 @@ def _crafted(payload):
             "does not have",
         ),
         "input size of 1e9": (
-            _edit_meta(payload, input_shape=[10**9], n_features_in=10**9),
+            _edit_meta(payload, input_shape=[10**9], n_features_in=10**9, template=None),  # as 0.1.0 wrote
             "does not fit the template",
+        ),
+        "input size of 1e9, template settings recorded": (
+            _edit_meta(payload, input_shape=[10**9], n_features_in=10**9),
+            "module__input_dim=13; the template passed to load has module__input_dim=1000000000",
         ),
         "missing members": ({k: v for k, v in payload.items() if k != "members"}, "no list of members"),
         "missing key in a member": (_edit_member(payload, "simplex", None), "has no 'simplex'"),
@@ -144,7 +148,7 @@ def _crafted(payload):
             "not points of the simplex",
         ),
         "n_features_in disagreeing with the module": (
-            _edit_meta(payload, input_shape=[5], n_features_in=5),
+            _edit_meta(payload, input_shape=[5], n_features_in=5, template=None),
             "does not fit the template",
         ),
         "n_features_in disagreeing with input_shape": (_edit_meta(payload, n_features_in=7), "disagrees"),
@@ -163,6 +167,7 @@ CASE_NAMES = [
     "members aliasing one storage",
     "template parameters in the file",
     "input size of 1e9",
+    "input size of 1e9, template settings recorded",
     "missing members",
     "missing key in a member",
     "missing key in the header",
@@ -218,11 +223,18 @@ def test_a_refused_file_shows_no_torch_warning(tmp_path, recwarn):
     assert not [w for w in recwarn if "pickle" in str(w.message).lower()]
 
 
-def test_loading_with_a_template_of_another_size_names_the_parameter(saved):
-    _, path, _ = saved
+def test_loading_with_a_template_of_another_size_names_the_parameter(saved, tmp_path):
+    _, path, payload = saved
+    other = ESPROClassifier(tiny_template(module__hidden_units=(16,)))
+    with pytest.raises(
+        ValueError, match=r"has module__hidden_units=\[8\]; .* has module__hidden_units=\[16\]"
+    ):
+        load(path, other)
+    # a file of 0.1.0 does not record the template's settings: its shapes name the parameter
+    old = _write(tmp_path, _edit_meta(payload, template=None))
     message = r"'layers.0.weight' has shape \(8, 13\) in the file and \(16, 13\) in the template"
     with pytest.raises(ValueError, match=message):
-        load(path, ESPROClassifier(tiny_template(module__hidden_units=(16,))))
+        load(old, other)
 
 
 # ------------------------------------------------------------------- saving
