@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -23,6 +23,7 @@ from ._inputs import (
 )
 from ._members import Member, SimplexSpec, fit_members, sampled_networks
 from ._safety import atomic_fit
+from ._validation import split_validation
 from ._weights import class_weights
 from .simplex import StackedVertices
 
@@ -123,6 +124,9 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         "estimator": [NeuralNet, None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "device": [str, None],
@@ -170,9 +174,16 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         if previous_fit is not None:
             _check_warm_start_data(previous_fit, data)
         weights = class_weights(self.class_weight, data.classes, data.y)
-        template = member_template(
-            self.estimator, data.input_shape, len(data.classes), type(self).__name__, weights
-        )
+        owner = type(self).__name__
+        template = member_template(self.estimator, data.input_shape, len(data.classes), owner, weights)
+        # The held-out split's seed is drawn after the members': theirs do not depend on it.
+        seeds = draw_seeds(self.random_state, self.n_members + bool(self.early_stopping))
+        validation = None
+        if self.early_stopping:
+            data, validation = split_validation(
+                data, self.validation_fraction, int(seeds[-1]), self.n_iter_no_change, owner
+            )
+            seeds = seeds[:-1]
         start = time.perf_counter()
         members = fit_members(
             template,
@@ -180,7 +191,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             data.y,
             data.classes,
             self._simplex_spec(),
-            draw_seeds(self.random_state, self.n_members),
+            seeds,
             owner=type(self).__name__,
             n_jobs=self.n_jobs,
             device=self.device,
@@ -188,6 +199,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             previous=previous,
             sample_weight=data.sample_weight,
             memory=self.memory,
+            validation=validation,
         )
         state = _fitted_state(members)
         vars(self).update(
@@ -231,20 +243,28 @@ def _relative_edge_lengths(simplex: StackedVertices) -> np.ndarray:
     return (simplex.edge_lengths()[1:] / simplex.flat()[0].double().norm()).cpu().numpy()
 
 
+def _padded(rows: list, dtype=np.float64) -> np.ndarray:
+    """Rows of per-vertex values as one array, NaN where a simplex stopped growing earlier."""
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), width), np.nan, dtype=dtype)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
 def _fitted_state(members: list[Member]) -> dict:
     """Every fitted attribute of an ensemble, from its members (nothing is assigned here)."""
-    n = len(members)
     return {
         "_members": members,
         "networks_": sampled_networks(members),
         "estimators_": [m.net for m in members],
         "simplexes_": [m.simplex for m in members],
         "sample_weights_": [m.sample_weights.cpu().numpy() for m in members],
-        "log_volumes_": np.array([m.log_volumes for m in members], dtype=np.float64).reshape(n, -1),
-        "relative_edge_lengths_": np.array(
-            [_relative_edge_lengths(m.simplex) for m in members], dtype=np.float64
-        ).reshape(n, -1),
+        "n_vertices_": np.array([m.simplex.n_vertices - 1 for m in members]),
+        "validation_nlls_": [list(m.validation_nlls) for m in members],
+        "log_volumes_": _padded([m.log_volumes for m in members]),
+        "relative_edge_lengths_": _padded([_relative_edge_lengths(m.simplex) for m in members]),
         "vertex_histories_": [list(m.vertex_histories) for m in members],
         "member_fit_times_": np.array([m.fit_time for m in members]),
-        "vertex_fit_times_": np.array([m.vertex_times for m in members], dtype=np.float64).reshape(n, -1),
+        "vertex_fit_times_": _padded([m.vertex_times for m in members]),
     }

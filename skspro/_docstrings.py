@@ -53,6 +53,23 @@ FRAGMENTS = {
         skorch's epoch table of every member. No bar is drawn inside joblib
         or Dask workers. A template left at skorch's default ``verbose`` follows
         this setting; any other value set on the template is kept.""",
+    "early_stopping": """early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training rows
+        (drawn from ``random_state``) and let it decide, as
+        ``MLPClassifier(early_stopping=True)`` does: members stop when their
+        held-out loss has not improved for ``n_iter_no_change`` epochs and keep
+        their best epoch's weights; each vertex keeps its best epoch by the
+        held-out NLL of networks sampled from its simplex, and joins the
+        simplex only if the held-out NLL of the prediction networks improves
+        on the simplex without it (``n_vertices`` is then the most a simplex
+        may have; ``n_vertices_`` says how many each kept). On the held-out
+        rows the prediction networks are never worse than the member alone.
+        Members and vertices train on the other rows only.
+    validation_fraction : float, default=0.1
+        Share of the rows held out with ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement of the held-out score after which a member
+        or a vertex stops training (``early_stopping=True``).""",
     "memory": """memory : str, path, joblib.Memory or None, default=None
         Cache of trained networks, as in scikit-learn's
         ``Pipeline(memory=...)``: a directory, or a ``joblib.Memory`` whose

@@ -25,6 +25,7 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
     n_members : int, default=5
         Number of independently trained networks.
     {class_weight}
+    {early_stopping}
     random_state : int, RandomState instance or None, default=None
         Draws one integer seed per member (initialisation, shuffling,
         dropout). The caller's global torch random state is not changed.
@@ -91,6 +92,9 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         *,
         n_members=5,
         class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -101,6 +105,9 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         self.estimator = estimator
         self.n_members = n_members
         self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device

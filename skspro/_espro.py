@@ -69,6 +69,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         Networks drawn from each simplex for prediction; ``n_networks_ =
         n_members * n_samples``.
     {class_weight}
+    {early_stopping}
     random_state : int, RandomState instance or None, default=None
         Draws one integer seed per member, from which the seeds of its
         training, its vertices and its sample points derive. Members equal
@@ -94,6 +95,15 @@ class ESPROClassifier(BaseSimplexEnsemble):
         The fitted members; vertex 0 of each simplex is its weights.
     simplexes_ : list of skspro.simplex.StackedVertices
         The vertices of every member's simplex, stacked per parameter.
+    n_vertices_ : ndarray of shape (n_members,)
+        Vertices each simplex has: ``n_vertices``, or fewer with
+        ``early_stopping=True`` when a vertex did not improve the held-out
+        NLL. Per-vertex arrays below are NaN beyond a simplex's vertices.
+    validation_nlls_ : list of list of float
+        With ``early_stopping=True``, per member: the held-out NLL of its
+        prediction networks for the member alone, then for each vertex tried
+        (the last one was rejected when fewer than ``n_vertices`` were kept).
+        Empty lists otherwise.
     log_volumes_ : ndarray of shape (n_members, n_vertices)
         Log-volume of each simplex after each added vertex.
     relative_edge_lengths_ : ndarray of shape (n_members, n_vertices)
@@ -165,6 +175,9 @@ class ESPROClassifier(BaseSimplexEnsemble):
         train_sampling="split",
         n_samples=10,
         class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
         random_state=None,
         n_jobs=None,
         device=None,
@@ -182,6 +195,9 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.train_sampling = train_sampling
         self.n_samples = n_samples
         self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device

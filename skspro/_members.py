@@ -28,6 +28,13 @@ from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
 from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
+from ._validation import (
+    SimplexValidation,
+    Validation,
+    early_stopping_callbacks,
+    member_settings,
+    networks_nll,
+)
 from ._weights import check_sample_weight_support, row_weighted, weighted_inputs
 from .simplex import (
     IncrementalLogVolume,
@@ -89,6 +96,7 @@ class Member:
     fit_time: float = 0.0
     vertex_times: tuple[float, ...] = ()
     seed: int = 0
+    validation_nlls: tuple[float, ...] = ()  # held-out NLL: member, then each vertex tried
 
     def network_group(self) -> NetworkGroup:
         """The member's prediction networks (its module's buffers, per-network statistics)."""
@@ -227,6 +235,7 @@ def train_vertex(
     verbose: int = 0,
     sample_weight: np.ndarray | None = None,
     class_weights: np.ndarray | None = None,
+    validation: Validation | None = None,
 ) -> TrainedVertex:
     """Train one new vertex that completes every face of ``pool`` to a simplex.
 
@@ -257,6 +266,11 @@ def train_vertex(
         Weights of the rows in the loss (:mod:`skspro._weights`).
     class_weights : ndarray of shape (n_classes,), optional
         The criterion's per-class ``weight``; default: ``net``'s own.
+    validation : Validation, optional
+        Held-out rows: the vertex of the epoch with the lowest held-out NLL
+        of networks sampled from the simplex is kept, and training stops
+        after ``n_iter_no_change`` epochs without improvement
+        (:mod:`skspro._validation`).
 
     Returns
     -------
@@ -291,6 +305,7 @@ def train_vertex(
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
+            *_vertex_validation(validation, seed),
         ],
         verbose=0,
         reg=spec.reg,
@@ -301,6 +316,13 @@ def train_vertex(
         vertex_net.fit(weighted_inputs(X, sample_weight), y)
     raise_if_interrupted()
     return TrainedVertex(module.new_vertex(), vertex_net.history, start, module.volumes)
+
+
+def _vertex_validation(validation: Validation | None, seed: int) -> list:
+    if validation is None:
+        return []
+    scoring = ("skspro_valid_nll", SimplexValidation(validation, seed=vertex_seed(seed, 1)))
+    return [scoring, *early_stopping_callbacks(validation, "valid_nll")]
 
 
 def norm_statistics(
@@ -361,6 +383,7 @@ def fit_member(
     member: Member | None = None,
     sample_weight: np.ndarray | None = None,
     cache: MemberCache | None = None,
+    validation: Validation | None = None,
 ) -> Member:
     """Train one member from ``template`` and grow its simplex.
 
@@ -394,6 +417,10 @@ def fit_member(
     cache : MemberCache, optional
         Where the member net and the vertices are looked up before they are
         trained, and stored after (:mod:`skspro._memory`).
+    validation : Validation, optional
+        Held-out rows that decide when the member and each vertex stop
+        training and whether a trained vertex joins the simplex
+        (:mod:`skspro._validation`).
 
     Returns
     -------
@@ -416,25 +443,44 @@ def fit_member(
                 verbose=verbose,
                 sample_weight=sample_weight,
                 cache=cache,
+                validation=validation,
             )
         if member.simplex.n_vertices - 1 > spec.n_vertices:
             raise ValueError(
                 f"A fitted member has {member.simplex.n_vertices - 1} vertices; warm_start can add "
                 f"vertices but not remove them (n_vertices={spec.n_vertices}). Refit with warm_start=False."
             )
-        grown = _grow_simplex(
-            member,
-            X,
-            y,
-            seed_vertices,
-            spec,
-            name=name,
-            verbose=verbose,
-            sample_weight=sample_weight,
-            cache=cache,
-        )
-        weights, norm_buffers = _prediction_points(grown, X, spec, seed_samples)
-    return replace(grown, sample_weights=weights, norm_buffers=norm_buffers).to_cpu()
+        grow = dict(name=name, verbose=verbose, sample_weight=sample_weight, cache=cache)
+        if validation is None:
+            grown = _grow_simplex(member, X, y, seed_vertices, spec, **grow)
+            weights, norm_buffers = _prediction_points(grown, X, spec, seed_samples)
+            grown = replace(grown, sample_weights=weights, norm_buffers=norm_buffers)
+        else:
+            grown = _grow_validated(member, X, y, seed_vertices, seed_samples, spec, validation, **grow)
+    return grown.to_cpu()
+
+
+def _grow_validated(member: Member, X, y, seed_vertices, seed_samples, spec, validation, **grow) -> Member:
+    """``member`` grown one vertex at a time while the held-out NLL of its
+    prediction networks improves, with those networks (see :mod:`skspro._validation`)."""
+
+    def with_points(candidate: Member) -> Member:
+        points = replace(spec, n_vertices=candidate.simplex.n_vertices - 1)
+        weights, norm_buffers = _prediction_points(candidate, X, points, seed_samples)
+        candidate = replace(candidate, sample_weights=weights, norm_buffers=norm_buffers)
+        nll = networks_nll(networks_of(candidate.net, [candidate.network_group()]), validation)
+        return replace(candidate, validation_nlls=(*candidate.validation_nlls, nll))
+
+    best = with_points(replace(member, validation_nlls=()))
+    tried = best.validation_nlls
+    while best.simplex.n_vertices - 1 < spec.n_vertices:
+        step = replace(spec, n_vertices=best.simplex.n_vertices)
+        candidate = with_points(_grow_simplex(best, X, y, seed_vertices, step, validation=validation, **grow))
+        tried = candidate.validation_nlls
+        if not candidate.validation_nlls[-1] < best.validation_nlls[-1]:
+            break  # the simplex without this vertex predicts better: it stops here
+        best = candidate
+    return replace(best, validation_nlls=tried)
 
 
 def _train_net(
@@ -450,6 +496,7 @@ def _train_net(
     verbose: int,
     sample_weight: np.ndarray | None = None,
     cache: MemberCache | None = None,
+    validation: Validation | None = None,
 ) -> Member:
     """A member without vertices: a private clone of the template, trained from
     ``seed_member`` (or, with ``cache``, the same net stored by an earlier fit)."""
@@ -459,6 +506,9 @@ def _train_net(
         net.set_params(device=device)
     _separate_checkpoints(net, index)
     _guard_loss(net, name, verbose)
+    if validation is not None:
+        net.set_params(**member_settings(validation))
+        net.set_params(callbacks=[*net.callbacks, *early_stopping_callbacks(validation, "valid_loss")])
     with seeded_torch(seed_member, device_of(net)):
         stored = cache.load_net(net, seed_member) if cache is not None else None
     if stored is not None:
@@ -492,6 +542,7 @@ def _grow_simplex(
     verbose: int,
     sample_weight=None,
     cache=None,
+    validation: Validation | None = None,
 ):
     """``member`` with vertices added up to ``spec.n_vertices`` (a new Member; earlier vertices kept)."""
     net = member.net
@@ -522,6 +573,7 @@ def _grow_simplex(
                 where=where,
                 verbose=verbose,
                 sample_weight=sample_weight,
+                validation=validation,
             )
             stored = trained.vertex, trained.history, time.perf_counter() - start
             if cache is not None:
@@ -564,6 +616,7 @@ def fit_members(
     previous: list[Member] | None = None,
     sample_weight: np.ndarray | None = None,
     memory=None,
+    validation: Validation | None = None,
 ) -> list[Member]:
     """Train one member per seed from ``template`` through joblib.
 
@@ -572,7 +625,9 @@ def fit_members(
     continued, not retrained, and keep their own seeds. ``sample_weight``
     weights the rows in every member's and vertex's loss. With ``memory``
     (the estimators' parameter), member nets and vertices stored by earlier
-    fits are reused and new ones stored (:mod:`skspro._memory`).
+    fits are reused and new ones stored (:mod:`skspro._memory`). With
+    ``validation``, held-out rows decide how long members and vertices train
+    and how far each simplex grows (:mod:`skspro._validation`).
     """
     probe = clone(template).set_params(device="cpu")
     with seeded_torch(0):
@@ -588,7 +643,8 @@ def fit_members(
             f"n_members={len(seeds)}. Refit with warm_start=False."
         )
     seeds = [m.seed for m in previous] + [int(s) for s in seeds[len(previous) :]]
-    cache = member_cache(memory, template, {"X": X, "y": y, "sample_weight": sample_weight}, classes)
+    inputs = {"X": X, "y": y, "sample_weight": sample_weight}
+    cache = member_cache(memory, template, inputs | (validation.arrays() if validation else {}), classes)
     workers = effective_n_jobs(n_jobs)
     devices = resolve_devices(device, workers, len(seeds))
     n_threads = None if workers == 1 else max(1, torch.get_num_threads() // workers)
@@ -607,6 +663,7 @@ def fit_members(
             member=previous[i] if i < len(previous) else None,
             sample_weight=sample_weight,
             cache=cache,
+            validation=validation,
         )
         for i, seed in enumerate(seeds)
     )

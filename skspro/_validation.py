@@ -1,0 +1,158 @@
+"""Validation-driven fitting: a held-out split that decides how long members
+train and how far each simplex grows (``early_stopping=True``).
+
+In the spirit of scikit-learn's ``MLPClassifier(early_stopping=True)``:
+
+* a stratified fraction of the training rows is held out (seeded from
+  ``random_state``); members and vertices train on the rest;
+* a member stops when its held-out loss has not improved for
+  ``n_iter_no_change`` epochs, and its best epoch's weights are kept
+  (skorch's ``EarlyStopping(load_best=True)`` on a predefined split);
+* a vertex is monitored the same way, on the held-out NLL of networks
+  sampled from the simplex it completes, and its best epoch is kept;
+* a trained vertex joins the simplex only if the held-out NLL of the
+  simplex's prediction networks (the very networks ``predict_proba``
+  averages, normalisation statistics included) is lower than without it;
+  otherwise the simplex stops growing. So on the held-out split the
+  prediction networks are never worse than the member alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch.func import functional_call
+
+from ._weights import weighted_inputs
+from .simplex import SampledNetworks, make_generator, sample_simplex_weights
+
+__all__ = [
+    "SimplexValidation",
+    "Validation",
+    "early_stopping_callbacks",
+    "networks_nll",
+    "split_validation",
+]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The held-out rows (float32 inputs, encoded labels, weights or None) and the patience."""
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    n_iter_no_change: int
+
+    def arrays(self) -> dict[str, np.ndarray | None]:
+        """What a fit on this split depends on (for the keys of ``memory``)."""
+        return {
+            "X_valid": self.X,
+            "y_valid": self.y,
+            "sample_weight_valid": self.sample_weight,
+            "n_iter_no_change": np.array([self.n_iter_no_change]),
+        }
+
+    def dataset(self) -> Dataset:
+        """The split as skorch's ``predefined_split`` takes it."""
+        return Dataset(weighted_inputs(self.X, self.sample_weight), self.y)
+
+
+def split_validation(data, fraction: float, seed: int, n_iter_no_change: int, owner: str):
+    """``data`` (a :class:`~skspro._inputs.FitData`) without its held-out
+    rows, and the held-out :class:`Validation` (stratified)."""
+    counts = np.bincount(data.y)
+    n_valid = int(np.ceil(fraction * len(data.y)))
+    if counts.min() < 2 or n_valid < len(counts) or len(data.y) - n_valid < len(counts):
+        raise ValueError(
+            f"{owner}(early_stopping=True) holds out a stratified validation_fraction={fraction} of the "
+            f"rows, which needs at least 2 rows of every class and at least one per class on each side; "
+            f"got {len(data.y)} rows, the rarest class with {counts.min()}. Use more data, another "
+            "validation_fraction, or early_stopping=False."
+        )
+    rows = np.arange(len(data.y))
+    train, valid = train_test_split(rows, test_size=n_valid, stratify=data.y, random_state=seed)
+    train, valid = np.sort(train), np.sort(valid)
+    weight = data.sample_weight
+    kept = data._replace(
+        X=data.X[train], y=data.y[train], sample_weight=None if weight is None else weight[train]
+    )
+    held_out = Validation(
+        data.X[valid], data.y[valid], None if weight is None else weight[valid], n_iter_no_change
+    )
+    return kept, held_out
+
+
+def _quiet(*args, **kwargs) -> None:
+    """EarlyStopping's sink: the estimators' ``verbose`` governs printing."""
+
+
+def early_stopping_callbacks(validation: Validation, monitor: str) -> list:
+    """Stop after ``n_iter_no_change`` epochs without improvement of ``monitor``; keep the best epoch."""
+    stopping = EarlyStopping(
+        monitor=monitor, patience=validation.n_iter_no_change, threshold=0.0, sink=_quiet, load_best=True
+    )
+    return [("skspro_early_stopping", stopping)]
+
+
+def member_settings(validation: Validation) -> dict:
+    """Settings of a member's net for early stopping on the held-out split."""
+    return {"train_split": predefined_split(validation.dataset())}
+
+
+def networks_nll(networks: SampledNetworks, validation: Validation) -> float:
+    """Held-out NLL of the mean prediction of ``networks`` (weighted by the rows' weights)."""
+    proba = networks.predict_proba(torch.as_tensor(validation.X))
+    picked = np.clip(proba[np.arange(len(validation.y)), validation.y], 1e-12, None)
+    return float(np.average(-np.log(picked), weights=validation.sample_weight))
+
+
+class SimplexValidation(Callback):
+    """Record ``valid_nll`` after every epoch of a vertex's training: the
+    held-out NLL of the mean of ``n_networks`` networks of the simplex with
+    the current new vertex (fixed barycentric points from ``seed``, the
+    vertex module's running normalisation statistics)."""
+
+    def __init__(self, validation: Validation, n_networks: int = 4, seed: int = 0) -> None:
+        self.validation = validation
+        self.n_networks = n_networks
+        self.seed = seed
+
+    def initialize(self):
+        self.x_ = torch.as_tensor(self.validation.X)
+        return self
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        module = net.module_
+        n_vertices = module.n_frozen + 1
+        weights = sample_simplex_weights(n_vertices, self.n_networks, make_generator(self.seed))
+        nonlinearity = net._get_predict_nonlinearity()
+        was_training = module.base.training
+        module.base.eval()
+        try:
+            with torch.no_grad():
+                params = module.network_params(weights)
+                buffers = module.forward_buffers()
+                x = self.x_.to(module.vertex.device)
+                proba = torch.stack(
+                    [
+                        nonlinearity(
+                            functional_call(
+                                module.base, ({k: p[m] for k, p in params.items()}, buffers), (x,)
+                            )
+                        )
+                        for m in range(self.n_networks)
+                    ]
+                ).mean(0)
+        finally:
+            module.base.train(was_training)
+        y = torch.as_tensor(self.validation.y, device=proba.device)
+        picked = proba[torch.arange(len(y), device=proba.device), y].double().clamp_min(1e-12)
+        nll = -picked.log().cpu().numpy()
+        net.history.record("valid_nll", float(np.average(nll, weights=self.validation.sample_weight)))
