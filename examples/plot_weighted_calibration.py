@@ -1,6 +1,6 @@
 """
-Weighted, imbalanced, calibrated: existing scikit-learn code with ESPRO swapped in
-=================================================================================
+Weighted, imbalanced, calibrated: scikit-learn code with ESPRO swapped in
+=========================================================================
 
 scikit-learn's *probability calibration for 3-class classification* example,
 moved onto an imbalanced problem as real code would meet it: per-row
