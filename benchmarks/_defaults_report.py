@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -345,6 +346,7 @@ def targets(config: dict, df: pd.DataFrame, dees: pd.DataFrame) -> list[str]:
         f"not on {', '.join(beats[b][1]) or 'none'}"
         for b in BASELINES
     )
+    lines.sort(key=lambda line: re.search(r" T(\d)", line).group(1) if re.search(r" T(\d)", line) else "9")
     lines.append(
         f"- {verdict(present and equal)} T5: snapshot and FGE reported at the default deep ensemble's "
         f"epochs. {text}."
