@@ -82,11 +82,14 @@ def classifier_net(
     )
 
 
-def write_results(name: str, payload: dict, markdown: str) -> tuple[Path, Path]:
-    """Write ``<name>.json`` and ``<name>.md`` under benchmarks/results/."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    json_path = RESULTS / f"{name}.json"
-    md_path = RESULTS / f"{name}.md"
+def write_results(
+    name: str, payload: dict, markdown: str, directory: Path | None = None
+) -> tuple[Path, Path]:
+    """Write ``<name>.json`` and ``<name>.md`` under benchmarks/results/ (or ``directory``)."""
+    directory = RESULTS if directory is None else Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / f"{name}.json"
+    md_path = directory / f"{name}.md"
     json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     md_path.write_text(markdown)
     return json_path, md_path

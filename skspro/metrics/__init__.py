@@ -29,6 +29,9 @@ Selective classification (abstaining on the least confident rows):
 :func:`risk_coverage_curve`, :func:`aurc`, :func:`augrc`,
 :func:`coverage_at_risk`.
 
+Comparing ensembles: :func:`deep_ensemble_equivalent` (how many deep-ensemble
+members a method's NLL is worth).
+
 Temperature scaling is scikit-learn's: fit ``CalibratedClassifierCV`` with
 ``method="temperature"`` around the *frozen* fitted model on held-out data
 (not the training data, on which a network is over-confident).
@@ -60,6 +63,7 @@ from ._calibration import (
 )
 from ._calibration_report import CalibrationReport, calibration_report, count_networks
 from ._disagreement import disagreement, pairwise_disagreement
+from ._ensemble_equivalent import deep_ensemble_equivalent
 from ._ood import OOD_SCORES, fpr_at_tpr, ood_aupr, ood_detection_report, ood_score
 from ._scorers import brier_scorer, ece_scorer, mce_scorer, nll_scorer
 from ._selective import RiskCoverage, augrc, aurc, coverage_at_risk, risk_coverage_curve
@@ -72,6 +76,7 @@ __all__ = [
     "augrc",
     "aurc",
     "coverage_at_risk",
+    "deep_ensemble_equivalent",
     "disagreement",
     "fpr_at_tpr",
     "ood_aupr",

@@ -1,0 +1,94 @@
+"""benchmarks/defaults.py end to end (--quick, ~5 s) and its target checks on crafted rows."""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the script puts benchmarks/ on sys.path for its helpers
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("defaults")
+    script = load_script("defaults")
+    assert script.main(["--quick", "--threads", "1", "--results-dir", str(directory)]) == 0
+    return script, directory
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_method_and_the_targets(quick_run):
+    script, directory = quick_run
+    stored = json.loads((directory / "defaults-quick.json").read_text())
+    assert {"command", "commit", "torch", "skspro", "device", "wall_s"} <= set(stored["environment"])
+    rows = pd.DataFrame(stored["rows"])
+    methods = set(rows.method)
+    assert {"DE default", "ESPRO default", "snapshot", "FGE", "DE-1"} <= methods
+    assert (rows.method == "DE default").sum() == 1 and rows.dataset.unique().tolist() == ["digits_mlp"]
+    de5 = rows[rows.method == "DE-5"].iloc[0]
+    de = rows[rows.method == "DE default"].iloc[0]
+    assert de.ts_test_nll == de5.ts_test_nll  # the default deep ensemble is the 5-member prefix
+    snapshot = rows[rows.method == "snapshot"].iloc[0]
+    assert snapshot.epochs == de.epochs and snapshot.n_networks == 5  # equal epochs, one net per cycle
+    espro = rows[rows.method == "ESPRO default"].iloc[0]
+    assert espro.sampled_over_members > 0 and espro.cost_s > 0
+    assert any(c.startswith("ts_noise/") for c in rows.columns)
+    assert any(c.startswith("gaussian_noise/") for c in rows.columns)  # corruptions on the image task
+    markdown = (directory / "defaults-quick.md").read_text()
+    for target in ("T1", "T2", "T3", "T4", "T5"):
+        assert f" {target}" in markdown
+    # --render rebuilds the same Markdown from the JSON
+    (directory / "defaults-quick.md").unlink()
+    assert script.main(["--quick", "--render", "--results-dir", str(directory)]) == 0
+    assert (directory / "defaults-quick.md").read_text() == markdown
+
+
+def crafted(rows: pd.DataFrame, espro_factor: float, ratio: float) -> pd.DataFrame:
+    """The quick run's rows copied to 3 data sets x 5 seeds, ESPRO's NLL a multiple of the deep ensemble's."""
+    frames = []
+    for dataset in ("a", "b", "c"):
+        for seed in range(5):
+            frame = rows.copy()
+            frame["dataset"], frame["seed"] = dataset, seed
+            de = frame[frame.method == "DE default"].iloc[0]
+            espro = frame.method == "ESPRO default"
+            factor = espro_factor * (1 + 0.01 * seed)  # paired noise: not the same on every seed
+            for column in ("test_nll", "ts_test_nll"):
+                frame.loc[espro, column] = de[column] * factor
+            frame.loc[espro, "sampled_over_members"] = ratio
+            frame.loc[espro, "cost_s"] = 2 * frame[frame.method == "DE-1"].cost_s.iloc[0]  # buys ~2 members
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.slow
+def test_target_lines_follow_the_numbers(quick_run):
+    script, directory = quick_run
+    stored = json.loads((directory / "defaults-quick.json").read_text())
+    config = {"datasets": {"a": {}, "b": {}, "c": {}}}
+    report = sys.modules["_defaults_report"]
+    rows = pd.DataFrame(stored["rows"])
+
+    def lines(factor, ratio):
+        df = crafted(rows, factor, ratio)
+        found = (re.search(r"\*\* T(\d)", line) for line in report.targets(config, df, report.dee_rows(df)))
+        return {m.group(1): m.string for m in found if m}
+
+    good, bad = lines(0.9, 1.0), lines(3.0, 1.05)
+    assert good["1"].startswith("- **PASS**") and "Worse on: none" in good["1"]
+    assert bad["1"].startswith("- **FAIL**") and "a raw" in bad["1"]
+    assert good["2"].startswith("- **PASS**") and bad["2"].startswith("- **FAIL**")
+    # at two members' cost: 0.9 x DE-5's TS NLL beats DE-5 (DEE >= 5); 3 x is worse than one member
+    assert good["4"].startswith("- **PASS**") and "3 of 3" in good["4"]
+    assert bad["4"].startswith("- **FAIL**") and "0 of 3" in bad["4"]
