@@ -82,7 +82,7 @@ def test_target_lines_follow_the_numbers(quick_run):
 
     def lines(factor, ratio):
         df = crafted(rows, factor, ratio)
-        found = (re.search(r"\*\* T(\d)", line) for line in report.targets(config, df, report.dee_rows(df)))
+        found = (re.search(r"\*\* T(\d): ", line) for line in report.targets(config, df, report.dee_rows(df)))
         return {m.group(1): m.string for m in found if m}
 
     good, bad = lines(0.9, 1.0), lines(3.0, 1.05)
