@@ -221,7 +221,9 @@ def _read_header(path, archive: zipfile.ZipFile) -> dict:
     if not isinstance(header, dict) or header.get("magic") != _MAGIC:
         raise _refuse(path, "no skspro header.")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _refuse(path, f"its format_version {version!r} is not a format number.")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{os.fspath(path)!r} was written by skspro {header.get('skspro_version')} in composition "
             f"format {version}; this skspro ({__version__}) reads format {FORMAT_VERSION}. Upgrade skspro "
@@ -247,11 +249,20 @@ def skspro_classes() -> dict[str, type]:
     return {cls.__name__: cls for cls in (ESPROClassifier, DeepEnsembleClassifier, SPROConnector)}
 
 
-def _templates(estimator, n_models: int) -> list:
+def _templates(estimator, entries: list) -> list:
     """The skorch template (or None) of each stored skspro estimator."""
+    n_models = len(entries)
     items = estimator if isinstance(estimator, list) else [estimator] * n_models
     if len(items) != n_models:
-        raise ValueError(f"load got {len(items)} estimators for a file of {n_models} skspro estimators.")
+        held = ", ".join(
+            f"{i}: {e['estimator']} ({'fitted' if e['fitted'] else 'unfitted prototype'})"
+            for i, e in enumerate(entries)
+        )
+        raise ValueError(
+            f"load got a list of {len(items)} estimators for a file of {n_models} skspro estimators ({held}; "
+            "meta-estimators hold unfitted prototypes beside their fitted copies). Pass one estimator per "
+            "entry in this order, or a single estimator whose template serves them all."
+        )
     templates = []
     for item in items:
         if item is not None and not _is_skspro(item):
@@ -289,7 +300,7 @@ def load_composition(path, estimator=None, trusted: list[str] | None = None):
         )
     shell = skops.io.loads(shell_bytes, trusted=[*_TRUSTED, *unexpected, *(trusted or [])])
     _restore_requests(path, shell)
-    templates, classes = _templates(estimator, len(entries)), skspro_classes()
+    templates, classes = _templates(estimator, entries), skspro_classes()
     models = []
     with tempfile.TemporaryDirectory() as folder:
         for i, entry in enumerate(entries):
@@ -297,7 +308,11 @@ def load_composition(path, estimator=None, trusted: list[str] | None = None):
             if entry["fitted"]:
                 file = Path(folder) / f"model_{i}"
                 file.write_bytes(blobs[i])
-                model = load(file, model)
+                try:
+                    model = load(file, model)
+                except ValueError as error:
+                    where = f"{os.fspath(path)!r} (skspro estimator {i}, a {entry['estimator']})"
+                    raise ValueError(str(error).replace(repr(str(file)), where)) from None
             else:
                 meta = {"estimator": entry["estimator"], "params": entry["params"]}
                 model = _model_from_meta(path, meta, model)

@@ -103,10 +103,11 @@ class ESPROClassifier(BaseSimplexEnsemble):
         With ``early_stopping=True``, per member: the held-out NLL of its
         prediction networks for the member alone, then for each vertex tried
         (the last one was rejected when fewer than ``n_vertices`` were kept).
-        Empty lists otherwise.
-    log_volumes_ : ndarray of shape (n_members, n_vertices)
+        Empty lists otherwise, and after :func:`skspro.load` (the held-out
+        scores, like the training histories, are not stored in the file).
+    log_volumes_ : ndarray of shape (n_members, max(n_vertices_))
         Log-volume of each simplex after each added vertex.
-    relative_edge_lengths_ : ndarray of shape (n_members, n_vertices)
+    relative_edge_lengths_ : ndarray of shape (n_members, max(n_vertices_))
         ``||theta_i - theta_0|| / ||theta_0||`` for every added vertex.
     vertex_histories_ : list of list of skorch.History
         Per member, per vertex: the skorch training history (``train_loss``,
@@ -120,7 +121,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` had string column names.
     member_fit_times_ : ndarray of shape (n_members,)
-    vertex_fit_times_ : ndarray of shape (n_members, n_vertices)
+    vertex_fit_times_ : ndarray of shape (n_members, max(n_vertices_))
     fit_time_ : float
 
     See Also

@@ -264,7 +264,8 @@ def check_output_size(net: NeuralNet, X: np.ndarray, classes: np.ndarray) -> Non
         sums = out.double().sum(1)
         if bool((out < 0).any()) or not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
             raise ValueError(
-                "The template's criterion is NLLLoss (skorch's default), for which skorch expects the module "
+                "The template's criterion is NLLLoss (skorch's default when none is set), for which skorch "
+                "expects the module "
                 "to return probabilities (a softmax), but it returns other values (e.g. logits or "
                 "log-probabilities). Use criterion=torch.nn.CrossEntropyLoss (as skspro.default_estimator "
                 "does) for a module that returns logits, or end the module with a Softmax."

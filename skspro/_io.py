@@ -141,13 +141,16 @@ def _state(net) -> dict:
 
 
 def _meta(estimator) -> dict:
-    params = {k: _plain(v) for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
+    own = {k: v for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
+    params = {k: v for k, v in own.items() if _plain(v) is not None or v is None}
     return {
         "magic": _MAGIC,
         "format_version": FORMAT_VERSION,
         "skspro_version": __version__,
         "estimator": type(estimator).__name__,
         "params": params,
+        # parameters JSON cannot hold as they are (load takes them from the estimator passed)
+        "unstored_params": sorted(set(own) - set(params)),
         "classes": _labels(np.asarray(estimator.classes_)),
         "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
@@ -169,6 +172,24 @@ def template_settings(net) -> dict:
     return settings
 
 
+def _check_sizes(path, model, payload) -> None:
+    """Refuse a header whose sizes disagree with the stored members."""
+    n_members, sizes = len(payload["members"]), [m["simplex"] for m in payload["members"]]
+    if "connector" in payload:
+        return  # the connector's records are checked by connector_fields
+    n_vertices = [len(next(iter(simplex.values()))) - 1 if simplex else 0 for simplex in sizes]
+    wrong = model.n_members != n_members
+    most = getattr(model, "n_vertices", 0)
+    exact = not getattr(model, "early_stopping", False)
+    wrong = wrong or any(v > most or (exact and v != most) for v in n_vertices)
+    if wrong:
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a valid skspro weights file: its header says n_members="
+            f"{model.n_members}, n_vertices={most}, but it stores {n_members} members with "
+            f"{n_vertices} vertices."
+        )
+
+
 def _setting(settings: dict, key: str) -> str:
     return f"{key}={settings[key]!r}" if key in settings else f"{key} not set (the module's default)"
 
@@ -176,8 +197,12 @@ def _setting(settings: dict, key: str) -> str:
 def _check_template(path, stored, template) -> None:
     """Name the module settings in which ``template`` differs from the file's (files of
     0.1.0 do not record them: their shapes are checked, as every file's are)."""
-    if not isinstance(stored, dict):
+    if stored is None:
         return
+    if not isinstance(stored, dict) or not isinstance(stored.get("module"), str):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a valid skspro weights file: its template record is broken."
+        )
     current = template_settings(template)
     differ = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
     if differ:
@@ -248,7 +273,8 @@ def _model_from_meta(path, meta: dict, estimator: BaseEstimator | None) -> BaseE
         estimator = classes[meta["estimator"]]()
     if type(estimator).__name__ != meta["estimator"]:
         raise ValueError(
-            f"The file holds a {meta['estimator']}; pass an unfitted {meta['estimator']} to load, "
+            f"The file holds an estimator of class {meta['estimator']!r}; pass an unfitted skspro "
+            f"estimator of that class to load, "
             f"got {type(estimator).__name__}."
         )
     model = clone(estimator)
@@ -258,7 +284,10 @@ def _model_from_meta(path, meta: dict, estimator: BaseEstimator | None) -> BaseE
         raise ValueError(
             f"{os.fspath(path)!r} stores parameters {unknown} that {meta['estimator']} does not have."
         )
-    model.set_params(**{k: v for k, v in meta["params"].items() if v is not None})
+    if "unstored_params" in meta:  # every stored value, None included, is the fitted model's
+        model.set_params(**meta["params"])
+    else:  # files of 0.1.0 wrote None for values JSON could not hold: the estimator's are kept
+        model.set_params(**{k: v for k, v in meta["params"].items() if v is not None})
     try:
         model._validate_params()
     except ValueError as error:
@@ -308,6 +337,10 @@ def load(
         that does not fit the stored weights (naming the parameter), or
         untrusted types in a composition.
     """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such file: {os.fspath(path)!r}.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{os.fspath(path)!r} is a directory; load takes the file save wrote.")
     if is_composition(path):
         return load_composition(path, estimator, trusted)
     if isinstance(estimator, list):
@@ -319,6 +352,7 @@ def load(
     input_shape = tuple(meta["input_shape"])
     template = member_template(model.estimator, input_shape, len(classes), type(model).__name__)
     _check_template(path, meta.get("template"), template)
+    _check_sizes(path, model, payload)
     shapes = template_shapes(template)
     if shapes is not None:  # checked before any network is built
         check_shapes(path, payload, shapes, meta["n_networks"])

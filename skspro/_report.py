@@ -38,10 +38,22 @@ _SEVERITIES = (1, 2, 3, 4, 5)
 # full: the defaults -- default_estimator() (40 epochs), ESPROClassifier() (3 members, 2 vertices of 10
 # epochs, 10 samples each) and DeepEnsembleClassifier() (5 members); quick: smaller, seconds on 2 CPU cores.
 _SETTINGS = {
-    True: {"max_epochs": 10, "n_members": 2, "larger_ensemble": 3, "n_vertices": 1, "vertex_epochs": 2,
-           "n_samples": 3},
-    False: {"max_epochs": 40, "n_members": 3, "larger_ensemble": 5, "n_vertices": 2, "vertex_epochs": 10,
-            "n_samples": 10},
+    True: {
+        "max_epochs": 10,
+        "n_members": 2,
+        "larger_ensemble": 3,
+        "n_vertices": 1,
+        "vertex_epochs": 2,
+        "n_samples": 3,
+    },
+    False: {
+        "max_epochs": 40,
+        "n_members": 3,
+        "larger_ensemble": 5,
+        "n_vertices": 2,
+        "vertex_epochs": 10,
+        "n_samples": 10,
+    },
 }
 
 

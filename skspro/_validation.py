@@ -69,12 +69,18 @@ def split_validation(data, fraction: float, seed: int, n_iter_no_change: int, ow
     rows, and the held-out :class:`Validation` (stratified)."""
     counts = np.bincount(data.y)
     n_valid = int(np.ceil(fraction * len(data.y)))
-    if counts.min() < 2 or n_valid < len(counts) or len(data.y) - n_valid < len(counts):
+    problems = []
+    if counts.min() < 2:
+        problems.append(f"the rarest class has {counts.min()} row (every class needs 2)")
+    if n_valid < len(counts):
+        problems.append(f"{n_valid} held-out rows are fewer than the {len(counts)} classes")
+    if len(data.y) - n_valid < len(counts):
+        problems.append(f"{len(data.y) - n_valid} training rows are fewer than the {len(counts)} classes")
+    if problems:
         raise ValueError(
             f"{owner}(early_stopping=True) holds out a stratified validation_fraction={fraction} of the "
-            f"rows, which needs at least 2 rows of every class and at least one per class on each side; "
-            f"got {len(data.y)} rows, the rarest class with {counts.min()}. Use more data, another "
-            "validation_fraction, or early_stopping=False."
+            f"{len(data.y)} rows, with a row of every class on each side, but {'; '.join(problems)}. "
+            "Use more data, another validation_fraction, or early_stopping=False."
         )
     rows = np.arange(len(data.y))
     train, valid = train_test_split(rows, test_size=n_valid, stratify=data.y, random_state=seed)

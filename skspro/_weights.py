@@ -177,7 +177,12 @@ def check_sample_weight_support(net: NeuralNet) -> None:
         raise ValueError(
             f"sample_weight needs a criterion with reduction='mean' or 'sum' that gives one loss per row "
             f"with reduction='none' (torch.nn losses such as CrossEntropyLoss); "
-            f"{type(net.criterion_).__name__} has reduction={reduction!r}."
+            f"{type(net.criterion_).__name__} "
+            + (
+                f"has reduction={reduction!r}."
+                if hasattr(net.criterion_, "reduction")
+                else "has no reduction."
+            )
         )
 
 

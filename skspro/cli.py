@@ -19,10 +19,24 @@ _INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (128 + 2)
 
 # quick: a smoke run (seconds); full: the README's table.
 _DEMO_SETTINGS = {
-    True: {"max_epochs": 10, "n_members": 2, "larger_ensemble": 4, "n_vertices": 1, "vertex_epochs": 2,
-           "n_samples": 4, "mnist1d_rows": 1500},
-    False: {"max_epochs": 60, "n_members": 3, "larger_ensemble": 5, "n_vertices": 2, "vertex_epochs": 10,
-            "n_samples": 10, "mnist1d_rows": 4000},
+    True: {
+        "max_epochs": 10,
+        "n_members": 2,
+        "larger_ensemble": 4,
+        "n_vertices": 1,
+        "vertex_epochs": 2,
+        "n_samples": 4,
+        "mnist1d_rows": 1500,
+    },
+    False: {
+        "max_epochs": 60,
+        "n_members": 3,
+        "larger_ensemble": 5,
+        "n_vertices": 2,
+        "vertex_epochs": 10,
+        "n_samples": 10,
+        "mnist1d_rows": 4000,
+    },
 }
 
 

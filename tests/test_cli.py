@@ -101,8 +101,12 @@ def test_shared_fits_equal_the_estimators_fitted_on_their_own(quick_demo):
         "single network": DeepEnsembleClassifier(template, n_members=1, random_state=0),
         "deep ensemble (4)": DeepEnsembleClassifier(template, n_members=4, random_state=0),
         "ESPRO (2 x 2 vertices)": ESPROClassifier(
-            template, n_members=2, n_vertices=1, vertex_epochs=QUICK["vertex_epochs"],
-            n_samples=QUICK["n_samples"], random_state=0,
+            template,
+            n_members=2,
+            n_vertices=1,
+            vertex_epochs=QUICK["vertex_epochs"],
+            n_samples=QUICK["n_samples"],
+            random_state=0,
         ),
     }
     for name, model in alone.items():
@@ -146,6 +150,4 @@ def test_quick_benchmark_measures_training_and_prediction(monkeypatch, capsys):
         if row["unit"] == "time ratio":  # time over the reference's: "slower" exactly when above 1
             assert ("slower" in row["reading"]) == (row["value"] > 1.005), measurement
     fit_ratio = table.loc["fit time of ESPROClassifier() / DeepEnsembleClassifier()"]
-    assert fit_ratio["value"] == pytest.approx(
-        table.iloc[1]["value"] / table.iloc[0]["value"]
-    )
+    assert fit_ratio["value"] == pytest.approx(table.iloc[1]["value"] / table.iloc[0]["value"])

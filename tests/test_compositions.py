@@ -172,3 +172,43 @@ def test_routing_requests_survive_a_round_trip(data, tmp_path):
             assert got._metadata_request._serialize() == expected._metadata_request._serialize()
         refit = restored.fit(X, y, sample_weight=w)  # the requests still route
         _same(refit, pipeline, X)
+
+
+def test_review_cases_of_load(data, tmp_path):
+    """Saved None parameters, sizes that disagree with the header, missing files,
+    errors inside a composition, list lengths, a broken format number."""
+    X, y = data
+    model = _espro().fit(X, y)
+    save(model, tmp_path / "model")
+    restored = load(tmp_path / "model", _espro(vertex_lr=0.5, class_weight="balanced", n_jobs=4))
+    assert restored.vertex_lr is None and restored.class_weight is None and restored.n_jobs is None
+    import torch
+
+    payload = torch.load(tmp_path / "model", weights_only=True)
+    meta = json.loads(payload["meta"])
+    meta["params"]["n_members"] = 5
+    torch.save({**payload, "meta": json.dumps(meta)}, tmp_path / "edited")
+    with pytest.raises(ValueError, match="header says n_members=5, n_vertices=1, but it stores 1 members"):
+        load(tmp_path / "edited", _espro())
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        load(tmp_path / "missing.skspro")
+    with pytest.raises(IsADirectoryError):
+        load(tmp_path)
+    pipeline = make_pipeline(StandardScaler(), _espro()).fit(X, y)
+    save(pipeline, tmp_path / "pipeline.skspro")
+    other = ESPROClassifier(_template().set_params(module__hidden_units=(32,)))
+    with pytest.raises(ValueError, match=r"pipeline.skspro' \(skspro estimator 0, a ESPROClassifier\)"):
+        load(tmp_path / "pipeline.skspro", other)
+    with pytest.raises(
+        ValueError, match=r"list of 2 estimators for a file of 1 .*0: ESPROClassifier \(fitted\)"
+    ):
+        load(tmp_path / "pipeline.skspro", [_espro(), _espro()])
+    with zipfile.ZipFile(tmp_path / "pipeline.skspro") as archive:
+        header = json.loads(archive.read("composition.json"))
+    _rewrite(
+        tmp_path / "pipeline.skspro",
+        tmp_path / "broken.skspro",
+        **{"composition.json": json.dumps({**header, "format_version": "x"}).encode()},
+    )
+    with pytest.raises(ValueError, match="format_version 'x' is not a format number"):
+        load(tmp_path / "broken.skspro")

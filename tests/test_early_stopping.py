@@ -138,5 +138,11 @@ def test_too_few_rows_per_class_are_refused_before_training(overfitting):
     X, y = overfitting
     y = y.copy()
     y[0] = 7  # a class with one row
-    with pytest.raises(ValueError, match=r"early_stopping=True\) holds out .* the rarest class with 1"):
+    with pytest.raises(ValueError, match=r"early_stopping=True\) holds out .* the rarest class has 1 row"):
         _espro().fit(X, y)
+
+
+def test_a_held_out_split_too_small_for_the_classes_says_so(overfitting):
+    X, y = overfitting
+    with pytest.raises(ValueError, match=r"1 held-out rows are fewer than the 3 classes"):
+        _espro(validation_fraction=0.001).fit(X, y)

@@ -350,7 +350,7 @@ def test_files_from_a_newer_format_or_another_class_are_refused(tmp_path, wine):
     X, y = wine
     model = make(DeepEnsembleClassifier).fit(X, y)
     save(model, tmp_path / "model.pt")
-    with pytest.raises(ValueError, match="holds a DeepEnsembleClassifier"):
+    with pytest.raises(ValueError, match="holds an estimator of class 'DeepEnsembleClassifier'"):
         load(tmp_path / "model.pt", ESPROClassifier())
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
     meta = json.loads(payload["meta"])

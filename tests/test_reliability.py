@@ -135,7 +135,7 @@ def _crafted(payload):
         "sparse tensor": (_edit_member(payload, "sample_weights", weights.to_sparse()), "sparse_coo"),
         "wrong simplex shape": (
             _edit_member(payload, "simplex", {k: v[:1] for k, v in simplex.items()}),
-            "needs 2 vertices",
+            "stores 2 members with \\[0, 1\\] vertices",
         ),
         "NaN weights": (
             _edit_member(

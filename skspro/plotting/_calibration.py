@@ -117,12 +117,24 @@ def reliability_diagram(
             label=f"{name} (ECE {ece:.3f})",
         )
         if counts == "markers":
-            ax.scatter(mean_confidence, accuracy, s=400 * in_bin / in_bin.max(), color=line.get_color(),
-                       alpha=0.6, zorder=3)
+            ax.scatter(
+                mean_confidence,
+                accuracy,
+                s=400 * in_bin / in_bin.max(),
+                color=line.get_color(),
+                alpha=0.6,
+                zorder=3,
+            )
         elif counts == "histogram":
             all_counts = np.bincount(_bin_index(confidence, edges), minlength=n_bins)
-            ax.stairs(all_counts / len(confidence), edges, fill=True, alpha=0.2, color=line.get_color(),
-                      label=f"{name}: fraction of samples per bin")
+            ax.stairs(
+                all_counts / len(confidence),
+                edges,
+                fill=True,
+                alpha=0.2,
+                color=line.get_color(),
+                label=f"{name}: fraction of samples per bin",
+            )
     ax.set(
         xlim=(0, 1),
         ylim=(0, 1),

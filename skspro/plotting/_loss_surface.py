@@ -476,9 +476,7 @@ def plot_loss_surface(
     ax.set(
         xlabel="u (distance in weight space)",
         ylabel="v (distance in weight space)",
-        title="Training loss over the plane"
-        if metric == "loss"
-        else "Accuracy over the plane",
+        title="Training loss over the plane" if metric == "loss" else "Accuracy over the plane",
     )
     ax.set_aspect("equal")
     return ax
