@@ -111,7 +111,7 @@ def save(estimator: BaseEstimator, path: str | os.PathLike) -> None:
     _write_atomically(Path(path), lambda file: torch.save(payload, file))
 
 
-def _write_atomically(path: Path, write) -> None:
+def _write_atomically(path: Path, write, durable: bool = True) -> None:
     """Write to a fresh temporary file beside ``path`` and move it into place.
 
     The temporary name is unique and created exclusively (``mkstemp``:
@@ -125,7 +125,8 @@ def _write_atomically(path: Path, write) -> None:
         with os.fdopen(descriptor, "wb") as file:
             write(file)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:  # a cache entry that a crash loses is only retrained (skspro._memory)
+                os.fsync(file.fileno())
         os.replace(partial, path)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):

@@ -235,7 +235,7 @@ class MemberCache:
         }
         try:
             payload = {"meta": json.dumps(header), **data}
-            _write_atomically(self._path(kind, key), lambda file: torch.save(payload, file))
+            _write_atomically(self._path(kind, key), lambda file: torch.save(payload, file), durable=False)
         except Exception as error:  # a full disk, a read-only folder: the fit goes on without storing
             self._not_stored(f"writing it failed ({type(error).__name__}: {error})")
 
