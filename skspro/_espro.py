@@ -98,16 +98,17 @@ class ESPROClassifier(BaseSimplexEnsemble):
     n_vertices_ : ndarray of shape (n_members,)
         Vertices each simplex has: ``n_vertices``, or fewer with
         ``early_stopping=True`` when a vertex did not improve the held-out
-        NLL. Per-vertex arrays below are NaN beyond a simplex's vertices.
+        NLL. Per-vertex arrays below have ``n_kept = n_vertices_.max()``
+        columns, NaN beyond a simplex's vertices.
     validation_nlls_ : list of list of float
         With ``early_stopping=True``, per member: the held-out NLL of its
         prediction networks for the member alone, then for each vertex tried
         (the last one was rejected when fewer than ``n_vertices`` were kept).
         Empty lists otherwise, and after :func:`skspro.load` (the held-out
         scores, like the training histories, are not stored in the file).
-    log_volumes_ : ndarray of shape (n_members, max(n_vertices_))
+    log_volumes_ : ndarray of shape (n_members, n_kept)
         Log-volume of each simplex after each added vertex.
-    relative_edge_lengths_ : ndarray of shape (n_members, max(n_vertices_))
+    relative_edge_lengths_ : ndarray of shape (n_members, n_kept)
         ``||theta_i - theta_0|| / ||theta_0||`` for every added vertex.
     vertex_histories_ : list of list of skorch.History
         Per member, per vertex: the skorch training history (``train_loss``,
@@ -121,7 +122,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` had string column names.
     member_fit_times_ : ndarray of shape (n_members,)
-    vertex_fit_times_ : ndarray of shape (n_members, max(n_vertices_))
+    vertex_fit_times_ : ndarray of shape (n_members, n_kept)
     fit_time_ : float
 
     See Also
