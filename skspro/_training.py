@@ -22,7 +22,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch.func import functional_call
 
-from ._weights import RowWeightsMixin, row_weights, split_inputs, with_weights
+from ._weights import RowWeightsMixin, row_weights, split_inputs, weighted_inputs
 from .simplex import (
     IncrementalLogVolume,
     StackedVertices,
@@ -438,7 +438,7 @@ class VertexNet(RowWeightsMixin, NeuralNetClassifier):
             weight = None if weight is None else to_tensor(weight, device=self.device)
 
             def criterion(y_pred, y_true, part_weight=None):
-                part = with_weights(None, part_weight)
+                part = weighted_inputs(None, part_weight)
                 return RowWeightsMixin.get_loss(self, y_pred, y_true, X=part, training=True)
 
             rows = row_weights(self.criterion_, y, weight)
@@ -478,7 +478,7 @@ class VertexNet(RowWeightsMixin, NeuralNetClassifier):
             y_true = to_tensor(y_true, device=y_pred.device).repeat(repeats)
             inputs, weight = split_inputs(X)
             if weight is not None:
-                X = with_weights(inputs, to_tensor(weight, device=y_pred.device).repeat(repeats))
+                X = weighted_inputs(inputs, to_tensor(weight, device=y_pred.device).repeat(repeats))
         return super().get_loss(y_pred, y_true, X=X, training=training)
 
 

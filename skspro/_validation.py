@@ -27,10 +27,9 @@ from sklearn.model_selection import train_test_split
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
-from torch.func import functional_call
 
 from ._weights import weighted_inputs
-from .simplex import SampledNetworks, make_generator, sample_simplex_weights
+from .simplex import SampledNetworks, forward_networks, make_generator, sample_simplex_weights
 
 __all__ = [
     "SimplexValidation",
@@ -112,11 +111,15 @@ def member_settings(validation: Validation) -> dict:
     return {"train_split": predefined_split(validation.dataset())}
 
 
-def networks_nll(networks: SampledNetworks, validation: Validation) -> float:
-    """Held-out NLL of the mean prediction of ``networks`` (weighted by the rows' weights)."""
-    proba = networks.predict_proba(torch.as_tensor(validation.X))
-    picked = np.clip(proba[np.arange(len(validation.y)), validation.y], 1e-12, None)
+def held_out_nll(proba: np.ndarray, validation: Validation) -> float:
+    """NLL of ``proba`` (n_rows, n_classes) on the held-out rows, weighted by their weights."""
+    picked = np.clip(proba[np.arange(len(validation.y)), validation.y].astype(np.float64), 1e-12, None)
     return float(np.average(-np.log(picked), weights=validation.sample_weight))
+
+
+def networks_nll(networks: SampledNetworks, validation: Validation) -> float:
+    """Held-out NLL of the mean prediction of ``networks``."""
+    return held_out_nll(networks.predict_proba(torch.as_tensor(validation.X)), validation)
 
 
 class SimplexValidation(Callback):
@@ -136,29 +139,20 @@ class SimplexValidation(Callback):
 
     def on_epoch_end(self, net, **kwargs) -> None:
         module = net.module_
-        n_vertices = module.n_frozen + 1
-        weights = sample_simplex_weights(n_vertices, self.n_networks, make_generator(self.seed))
-        nonlinearity = net._get_predict_nonlinearity()
+        weights = sample_simplex_weights(module.n_frozen + 1, self.n_networks, make_generator(self.seed))
         was_training = module.base.training
         module.base.eval()
         try:
             with torch.no_grad():
-                params = module.network_params(weights)
-                buffers = module.forward_buffers()
-                x = self.x_.to(module.vertex.device)
-                proba = torch.stack(
-                    [
-                        nonlinearity(
-                            functional_call(
-                                module.base, ({k: p[m] for k, p in params.items()}, buffers), (x,)
-                            )
-                        )
-                        for m in range(self.n_networks)
-                    ]
-                ).mean(0)
+                total = forward_networks(
+                    module.base,
+                    module.network_params(weights),
+                    module.forward_buffers(),
+                    self.x_.to(module.vertex.device),
+                    transform=net._get_predict_nonlinearity(),
+                    reduce=True,
+                )
         finally:
             module.base.train(was_training)
-        y = torch.as_tensor(self.validation.y, device=proba.device)
-        picked = proba[torch.arange(len(y), device=proba.device), y].double().clamp_min(1e-12)
-        nll = -picked.log().cpu().numpy()
-        net.history.record("valid_nll", float(np.average(nll, weights=self.validation.sample_weight)))
+        proba = (total / self.n_networks).cpu().numpy()
+        net.history.record("valid_nll", held_out_nll(proba, self.validation))

@@ -68,8 +68,9 @@ def class_weights(class_weight, classes: np.ndarray, y_encoded: np.ndarray) -> n
     return weights.astype(np.float32)
 
 
-def weighted_inputs(X: np.ndarray, sample_weight: np.ndarray | None):
-    """What a weighted net is fitted on: ``X`` itself, or ``X`` with its weights."""
+def weighted_inputs(X, sample_weight):
+    """What a weighted net is fitted on (or a batch's inputs with their
+    weights): ``X`` itself, or ``X`` with its weights."""
     return X if sample_weight is None else {_X: X, _WEIGHT: sample_weight}
 
 
@@ -78,11 +79,6 @@ def split_inputs(X) -> tuple[object, torch.Tensor | np.ndarray | None]:
     if isinstance(X, Mapping) and _WEIGHT in X:
         return X[_X], X[_WEIGHT]
     return X, None
-
-
-def with_weights(X, weight):
-    """A batch's inputs with ``weight`` (for calling :meth:`RowWeightsMixin.get_loss` on a part)."""
-    return X if weight is None else {_X: X, _WEIGHT: weight}
 
 
 @contextlib.contextmanager
