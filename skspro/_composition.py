@@ -97,12 +97,6 @@ def skspro_estimators(obj) -> list[BaseEstimator]:
     return _find(obj, _is_skspro)
 
 
-def _plain_params(estimator) -> dict:
-    from ._io import _plain
-
-    return {k: _plain(v) for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
-
-
 # Metadata-routing requests (``set_fit_request(...)``) are objects skops
 # cannot write; they are stored as the plain dicts they serialise to and
 # set again through the public ``set_<method>_request`` at load.
@@ -148,7 +142,7 @@ def save_composition(obj, path: Path) -> None:
     """Write a composition holding skspro estimators (see the module docstring)."""
     import skops.io
 
-    from ._io import _write_atomically, save
+    from ._io import _write_atomically, own_params, save
 
     models = skspro_estimators(obj)
     if not models:
@@ -172,7 +166,7 @@ def save_composition(obj, path: Path) -> None:
         blobs = {}
         for i, model in enumerate(models):
             fitted = hasattr(model, "networks_")
-            entry = {"estimator": type(model).__name__, "params": _plain_params(model), "fitted": fitted}
+            entry = {"estimator": type(model).__name__, **own_params(model), "fitted": fitted}
             if _has_requests(model):
                 entry["requests"] = model._metadata_request._serialize()
             entries.append(entry)
@@ -237,6 +231,7 @@ def _read_header(path, archive: zipfile.ZipFile) -> dict:
             isinstance(entry, dict)
             and entry.get("estimator") in skspro_classes()
             and isinstance(entry.get("params"), dict)
+            and isinstance(entry.get("unstored_params"), list)
             and isinstance(entry.get("fitted"), bool)
         ):
             raise _refuse(path, f"its entry for model {i} is not a skspro estimator's record.")
@@ -314,8 +309,7 @@ def load_composition(path, estimator=None, trusted: list[str] | None = None):
                     where = f"{os.fspath(path)!r} (skspro estimator {i}, a {entry['estimator']})"
                     raise ValueError(str(error).replace(repr(str(file)), where)) from None
             else:
-                meta = {"estimator": entry["estimator"], "params": entry["params"]}
-                model = _model_from_meta(path, meta, model)
+                model = _model_from_meta(path, entry, model)
             _set_requests(path, model, entry.get("requests"))
             models.append(model)
     slots = _find(shell, lambda item: isinstance(item, ModelSlot))

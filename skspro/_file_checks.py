@@ -16,11 +16,15 @@ allocated from the file's declarations the checks here refuse:
   on a module built on the meta device (no memory), so that sizes stored in
   the file never reach an allocation.
 
+The header's sizes must agree with the stored members, and the template's
+module settings recorded at save with the template given to load.
+
 Every refusal is a ``ValueError`` that names the file and what is wrong.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -38,7 +42,10 @@ __all__ = [
     "check_shapes",
     "check_tensors",
     "label_array",
+    "check_sizes",
+    "check_template_settings",
     "module_shapes",
+    "template_settings",
     "template_shapes",
 ]
 
@@ -332,3 +339,59 @@ def connector_fields(path, payload: dict) -> dict:
             if not _is_numbers(fields.get(name)) or len(fields[name]) != length:
                 raise _refuse(path, f"its connector record's {name!r} is not {length} numbers.")
     return fields
+
+
+def template_settings(net) -> dict:
+    """The module class and the ``module__`` settings of a template, as JSON
+    stores them (compared at load, to name the setting that differs)."""
+    module = net.module if isinstance(net.module, type) else type(net.module)
+    settings = {"module": f"{module.__module__}.{module.__qualname__}"}
+    for key, value in net.get_params(deep=False).items():
+        if key.startswith("module__"):
+            with contextlib.suppress(TypeError, ValueError):
+                settings[key] = json.loads(json.dumps(value))
+    return settings
+
+
+def check_sizes(path, model, payload) -> None:
+    """Refuse a header whose sizes disagree with the stored members."""
+    n_members, sizes = len(payload["members"]), [m["simplex"] for m in payload["members"]]
+    if "connector" in payload:
+        return  # the connector's records are checked by connector_fields
+    n_vertices = [len(next(iter(simplex.values()))) - 1 if simplex else 0 for simplex in sizes]
+    wrong = model.n_members != n_members
+    most = getattr(model, "n_vertices", 0)
+    exact = not getattr(model, "early_stopping", False)
+    wrong = wrong or any(v > most or (exact and v != most) for v in n_vertices)
+    if wrong:
+        raise _refuse(
+            path,
+            f"its header says n_members="
+            f"{model.n_members}, n_vertices={most}, but it stores {n_members} members with "
+            f"{n_vertices} vertices.",
+        )
+
+
+def _setting(settings: dict, key: str) -> str:
+    return f"{key}={settings[key]!r}" if key in settings else f"{key} not set (the module's default)"
+
+
+def check_template_settings(path, stored, template) -> None:
+    """Name the module settings in which ``template`` differs from the file's (files of
+    0.1.0 do not record them: their shapes are checked, as every file's are)."""
+    if stored is None:
+        return
+    if not isinstance(stored, dict) or not isinstance(stored.get("module"), str):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a valid skspro weights file: its template record is broken."
+        )
+    current = template_settings(template)
+    differ = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
+    if differ:
+        saved = ", ".join(_setting(stored, key) for key in differ)
+        given = ", ".join(_setting(current, key) for key in differ)
+        raise ValueError(
+            f"{os.fspath(path)!r} was fitted with a template that has {saved}; the template passed to load "
+            f"has {given}. Load it with the template the model was fitted with (set these on the "
+            "estimator's estimator=...)."
+        )

@@ -28,9 +28,12 @@ from ._file_checks import (
     check_meta,
     check_payload,
     check_shapes,
+    check_sizes,
+    check_template_settings,
     connector_fields,
     label_array,
     module_shapes,
+    template_settings,
     template_shapes,
 )
 from ._inputs import member_template
@@ -44,13 +47,21 @@ FORMAT_VERSION = 1
 _MAGIC = "skspro-estimator"
 
 
-def _plain(value):
-    """A parameter value that JSON stores as it is (None for anything else)."""
+def _is_plain(value) -> bool:
+    """Whether JSON stores ``value`` as it is (not, e.g., a dict keyed by numbers)."""
     try:
-        plain = json.loads(json.dumps(value))
+        return json.loads(json.dumps(value)) == value
     except (TypeError, ValueError):
-        return None
-    return value if plain == value else None  # e.g. a dict keyed by numbers
+        return False
+
+
+def own_params(estimator) -> dict:
+    """An estimator's own parameters as a file records them: ``params``, the
+    values JSON holds as they are, and ``unstored_params``, the names of the
+    others (load takes those from the estimator it is given)."""
+    own = {k: v for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
+    params = {k: v for k, v in own.items() if _is_plain(v)}
+    return {"params": params, "unstored_params": sorted(set(own) - set(params))}
 
 
 def _labels(values: np.ndarray) -> dict:
@@ -142,16 +153,12 @@ def _state(net) -> dict:
 
 
 def _meta(estimator) -> dict:
-    own = {k: v for k, v in estimator.get_params(deep=False).items() if k != "estimator"}
-    params = {k: v for k, v in own.items() if _plain(v) is not None or v is None}
     return {
         "magic": _MAGIC,
         "format_version": FORMAT_VERSION,
         "skspro_version": __version__,
         "estimator": type(estimator).__name__,
-        "params": params,
-        # parameters JSON cannot hold as they are (load takes them from the estimator passed)
-        "unstored_params": sorted(set(own) - set(params)),
+        **own_params(estimator),
         "classes": _labels(np.asarray(estimator.classes_)),
         "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
@@ -159,61 +166,6 @@ def _meta(estimator) -> dict:
         "n_networks": int(estimator.n_networks_),
         "template": template_settings(estimator._file_members()[0].net),
     }
-
-
-def template_settings(net) -> dict:
-    """The module class and the ``module__`` settings of a template, as JSON
-    stores them (compared at load, to name the setting that differs)."""
-    module = net.module if isinstance(net.module, type) else type(net.module)
-    settings = {"module": f"{module.__module__}.{module.__qualname__}"}
-    for key, value in net.get_params(deep=False).items():
-        if key.startswith("module__"):
-            with contextlib.suppress(TypeError, ValueError):
-                settings[key] = json.loads(json.dumps(value))
-    return settings
-
-
-def _check_sizes(path, model, payload) -> None:
-    """Refuse a header whose sizes disagree with the stored members."""
-    n_members, sizes = len(payload["members"]), [m["simplex"] for m in payload["members"]]
-    if "connector" in payload:
-        return  # the connector's records are checked by connector_fields
-    n_vertices = [len(next(iter(simplex.values()))) - 1 if simplex else 0 for simplex in sizes]
-    wrong = model.n_members != n_members
-    most = getattr(model, "n_vertices", 0)
-    exact = not getattr(model, "early_stopping", False)
-    wrong = wrong or any(v > most or (exact and v != most) for v in n_vertices)
-    if wrong:
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a valid skspro weights file: its header says n_members="
-            f"{model.n_members}, n_vertices={most}, but it stores {n_members} members with "
-            f"{n_vertices} vertices."
-        )
-
-
-def _setting(settings: dict, key: str) -> str:
-    return f"{key}={settings[key]!r}" if key in settings else f"{key} not set (the module's default)"
-
-
-def _check_template(path, stored, template) -> None:
-    """Name the module settings in which ``template`` differs from the file's (files of
-    0.1.0 do not record them: their shapes are checked, as every file's are)."""
-    if stored is None:
-        return
-    if not isinstance(stored, dict) or not isinstance(stored.get("module"), str):
-        raise ValueError(
-            f"{os.fspath(path)!r} is not a valid skspro weights file: its template record is broken."
-        )
-    current = template_settings(template)
-    differ = sorted(key for key in set(stored) | set(current) if stored.get(key) != current.get(key))
-    if differ:
-        saved = ", ".join(_setting(stored, key) for key in differ)
-        given = ", ".join(_setting(current, key) for key in differ)
-        raise ValueError(
-            f"{os.fspath(path)!r} was fitted with a template that has {saved}; the template passed to load "
-            f"has {given}. Load it with the template the model was fitted with (set these on the "
-            "estimator's estimator=...)."
-        )
 
 
 def _member_record(member: Member) -> dict:
@@ -352,8 +304,8 @@ def load(
     classes = label_array(path, meta["classes"])
     input_shape = tuple(meta["input_shape"])
     template = member_template(model.estimator, input_shape, len(classes), type(model).__name__)
-    _check_template(path, meta.get("template"), template)
-    _check_sizes(path, model, payload)
+    check_template_settings(path, meta.get("template"), template)
+    check_sizes(path, model, payload)
     shapes = template_shapes(template)
     if shapes is not None:  # checked before any network is built
         check_shapes(path, payload, shapes, meta["n_networks"])

@@ -212,3 +212,13 @@ def test_review_cases_of_load(data, tmp_path):
     )
     with pytest.raises(ValueError, match="format_version 'x' is not a format number"):
         load(tmp_path / "broken.skspro")
+
+
+def test_saved_none_parameters_come_back_in_compositions_too(data, tmp_path):
+    X, y = data
+    cross_fitted = CalibratedClassifierCV(_espro(), method="temperature", cv=2).fit(X, y)
+    save(cross_fitted, tmp_path / "calibrated.skspro")
+    restored = load(tmp_path / "calibrated.skspro", _espro(vertex_lr=0.5, n_jobs=3))
+    assert [m.vertex_lr for m in skspro_estimators(restored)] == [None] * len(skspro_estimators(restored))
+    assert restored.estimator.n_jobs is None  # the unfitted prototype as well
+    _same(restored, cross_fitted, X)
