@@ -75,20 +75,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_breast_cancer, load_digits, make_classification
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback, LRScheduler
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, environment, write_results  # noqa: E402
 from _defaults_report import report  # noqa: E402
-from quality import scaled, scores, temperature  # noqa: E402
+from quality import as_model_input as model_input  # noqa: E402
+from quality import load, scaled, scores, shift_sets, temperature  # noqa: E402
 
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator  # noqa: E402
 from skspro._inputs import draw_seeds, member_template  # noqa: E402
-from skspro.datasets import corrupt_images, make_mnist1d  # noqa: E402
 from skspro.metrics import negative_log_likelihood  # noqa: E402
 from skspro.modules import SmallCNN  # noqa: E402
 
@@ -137,59 +134,9 @@ class Conv1dNet(nn.Module):
 # ------------------------------------------------------------------ data
 
 
-def load(spec: dict, seed: int, split: dict):
-    """Train / validation / test split of seed ``seed`` (the data themselves do not depend on it)."""
-    if spec["data"] == "digits":
-        X, y = load_digits(return_X_y=True)
-        X = X / 16.0
-    elif spec["data"] == "mnist1d":
-        X, y = make_mnist1d(n_samples=spec["n_samples"], random_state=0)
-    elif spec["data"] == "breast_cancer":
-        X, y = load_breast_cancer(return_X_y=True)
-    elif spec["data"] == "classification":
-        params = {k: spec[k] for k in ("n_samples", "n_features", "n_informative", "n_classes", "flip_y")}
-        X, y = make_classification(**params, random_state=0)
-    else:
-        raise ValueError(f"unknown data {spec['data']!r}")
-    X = X.astype(np.float32)
-    X_rest, X_test, y_rest, y_test = train_test_split(
-        X, y, test_size=split["test"], random_state=seed, stratify=y
-    )
-    X_train, X_val, y_train, y_val = train_test_split(
-        X_rest, y_rest, test_size=split["val"] / (1 - split["test"]), random_state=seed, stratify=y_rest
-    )
-    if spec["data"] in ("breast_cancer", "classification"):
-        scaler = StandardScaler().fit(X_train)
-        X_train, X_val, X_test = (scaler.transform(a).astype(np.float32) for a in (X_train, X_val, X_test))
-    return X_train, X_val, X_test, y_train, y_val, y_test
-
-
-def model_input(spec: dict, X: np.ndarray) -> np.ndarray:
-    if spec.get("model") == "cnn":
-        return X.reshape(len(X), 1, *spec["image_shape"])
-    if spec.get("model") == "cnn1d":
-        return X.reshape(len(X), 1, -1)
-    return X
-
-
 def evaluation_sets(spec: dict, shift: dict, X_train, X_val, X_test, seed: int) -> dict:
     """Validation, test and shifted test inputs (noise on every data set, corruptions on images)."""
-    sets = {"val": X_val, "test": X_test}
-    draw = np.random.default_rng(seed).standard_normal(X_test.shape).astype(np.float32)
-    sigma = X_train.std(0, keepdims=True)
-    for severity in shift["noise"]:
-        sets[f"noise/{severity}"] = X_test + severity * sigma * draw
-    if "image_shape" in spec:
-        for corruption in shift["corruptions"]:
-            for severity in shift["severities"]:
-                sets[f"{corruption}/{severity}"] = corrupt_images(
-                    X_test,
-                    corruption,
-                    severity,
-                    image_shape=tuple(spec["image_shape"]),
-                    value_range=(0.0, 1.0),
-                    random_state=seed,
-                ).astype(np.float32)
+    sets = {"val": X_val, "test": X_test, **shift_sets(spec, shift, X_train, X_test, seed)}
     return {key: model_input(spec, X) for key, X in sets.items()}
 
 

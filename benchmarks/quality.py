@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.optimize import minimize_scalar
-from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -89,6 +89,9 @@ def load(spec: dict, seed: int, split: dict):
         X, y = make_mnist1d(n_samples=spec["n_samples"], random_state=0)
     elif spec["data"] == "breast_cancer":
         X, y = load_breast_cancer(return_X_y=True)
+    elif spec["data"] == "classification":
+        params = {k: spec[k] for k in ("n_samples", "n_features", "n_informative", "n_classes", "flip_y")}
+        X, y = make_classification(**params, random_state=0)
     else:
         raise ValueError(f"unknown data {spec['data']!r}")
     X = X.astype(np.float32)
@@ -98,7 +101,7 @@ def load(spec: dict, seed: int, split: dict):
     X_train, X_val, y_train, y_val = train_test_split(
         X_rest, y_rest, test_size=split["val"] / (1 - split["test"]), random_state=seed, stratify=y_rest
     )
-    if spec["data"] == "breast_cancer":
+    if spec["data"] in ("breast_cancer", "classification"):
         scaler = StandardScaler().fit(X_train)
         X_train, X_val, X_test = (scaler.transform(a).astype(np.float32) for a in (X_train, X_val, X_test))
     return X_train, X_val, X_test, y_train, y_val, y_test
@@ -108,6 +111,8 @@ def as_model_input(spec: dict, X: np.ndarray) -> np.ndarray:
     """Rows as the model takes them (images for the CNN)."""
     if spec.get("model") == "cnn":
         return X.reshape(len(X), 1, *spec["image_shape"])
+    if spec.get("model") == "cnn1d":
+        return X.reshape(len(X), 1, -1)
     return X
 
 
