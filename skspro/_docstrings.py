@@ -110,6 +110,9 @@ FRAGMENTS = {
         Label of each column of ``y_proba`` (e.g. ``model.classes_``).
         ``None``: the sorted distinct labels of ``y_true``, which must then
         be as many as the columns.""",
+    "confidence": """confidence : array-like of shape (n_samples,), default=None
+        Score by which rows are accepted (larger: more sure); ``None``: the
+        top-label probability.""",
     "proba_networks": """proba_networks : array-like of shape (n_networks, n_samples, n_classes)
         Class probabilities of every network, e.g.
         ``model.predict_proba_networks(X)``. A 2-D array ``(n_samples,

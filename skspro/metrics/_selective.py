@@ -133,8 +133,7 @@ def aurc(
     ----------
     {y_true}
     {y_proba}
-    confidence : array-like of shape (n_samples,), default=None
-        Larger: more sure; ``None``: the top-label probability.
+    {confidence}
     {labels}
 
     Returns
@@ -181,8 +180,7 @@ def augrc(
     ----------
     {y_true}
     {y_proba}
-    confidence : array-like of shape (n_samples,), default=None
-        Larger: more sure; ``None``: the top-label probability.
+    {confidence}
     {labels}
 
     Returns
@@ -227,8 +225,7 @@ def coverage_at_risk(
     {y_proba}
     risk : float
         The error rate tolerated among accepted rows, in [0, 1].
-    confidence : array-like of shape (n_samples,), default=None
-        Larger: more sure; ``None``: the top-label probability.
+    {confidence}
     {labels}
 
     Returns
