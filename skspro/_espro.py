@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseSimplexEnsemble, _finite
 from ._docstrings import fill_doc
 from ._members import SimplexSpec
+from .modules import MLP
 
 __all__ = ["ESPROClassifier"]
 
@@ -31,13 +32,16 @@ class ESPROClassifier(BaseSimplexEnsemble):
     Parameters
     ----------
     {template}
-    n_members : int, default=3
+    n_members : int, default=4
         Number of independently trained members (simplexes). With the
-        default two vertices of 10 epochs each, three members cost about as
-        much to train as :class:`DeepEnsembleClassifier`'s five (a vertex
-        epoch costs 1.1-1.4 member epochs, benchmarks/README.md), and predict
-        with ``3 * n_samples`` networks.
-    n_vertices : int, default=2
+        default one vertex of 10 epochs each and the default 40-epoch
+        template, four members train for the 200 epochs of
+        :class:`DeepEnsembleClassifier`'s five members (a vertex epoch costs
+        1.1-1.4 member epochs, benchmarks/README.md), and predict with
+        ``4 * n_samples`` networks. Four members with one vertex each beat
+        three members with two vertices on validation data on the suite of
+        benchmarks/recipe.py (benchmarks/results/recipe-*.md).
+    n_vertices : int, default=1
         Vertices added to each member's simplex (``k``; the simplex has
         ``k + 1`` vertices). ``0`` gives exactly
         :class:`DeepEnsembleClassifier`.
@@ -53,6 +57,23 @@ class ESPROClassifier(BaseSimplexEnsemble):
         simplexes of similar relative size (edge length over weight norm, see
         ``relative_edge_lengths_``) across model sizes; so far it is measured
         on small digits models only.
+    vertex_weight_decay : float or "auto", default="auto"
+        Decoupled weight decay of each new vertex during its training, as in
+        :class:`torch.optim.AdamW` whatever the template's optimizer: after
+        every step the vertex is multiplied by ``1 - lr * vertex_weight_decay``
+        (``lr`` the step's vertex learning rate, following the cosine
+        schedule). It shrinks the vertex towards zero, so the sampled networks
+        are less confident than vertices trained on the training loss alone;
+        it is per unit of learning rate, so scale it down for templates with a
+        large ``lr`` (with SGD at ``lr=0.1``, ``1.0`` removes a tenth of the
+        weights per step). ``"auto"``: ``1e-3 / lr`` (a shrink of 0.1 % per
+        step at the start learning rate) when the template's module is
+        :class:`skspro.modules.MLP`, ``0`` for any other module. Measured on
+        validation data (benchmarks/results/recipe-*.md): on the five MLP
+        tasks of the suite, where the members over-fit and vertex training
+        made the sampled networks over-confident, the decay lowered ESPRO's
+        NLL on every one; on the three CNNs, whose members are not
+        over-confident, it raised it on every one. Set a number to choose.
     n_train_samples : int, default=1
         Networks sampled from the simplex per training step. With one, a
         vertex step costs about one step of the member (1.1-1.4x measured on
@@ -159,6 +180,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         "vertex_epochs": [Interval(Integral, 1, None, closed="left")],
         "vertex_lr": [Interval(Real, 0, None, closed="neither"), None],
         "reg": [Interval(Real, 0, None, closed="left")],
+        "vertex_weight_decay": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "n_train_samples": [Interval(Integral, 1, None, closed="left")],
         "train_sampling": [StrOptions({"split", "full"})],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
@@ -168,11 +190,12 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self,
         estimator=None,
         *,
-        n_members=3,
-        n_vertices=2,
+        n_members=4,
+        n_vertices=1,
         vertex_epochs=10,
         vertex_lr=None,
         reg=1e-4,
+        vertex_weight_decay="auto",
         n_train_samples=1,
         train_sampling="split",
         n_samples=10,
@@ -193,6 +216,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         self.vertex_epochs = vertex_epochs
         self.vertex_lr = vertex_lr
         self.reg = reg
+        self.vertex_weight_decay = vertex_weight_decay
         self.n_train_samples = n_train_samples
         self.train_sampling = train_sampling
         self.n_samples = n_samples
@@ -272,7 +296,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         """
         return self.classes_[np.argmax(self.predict_proba_centroids(X, norm_X=norm_X), axis=1)]
 
-    def _simplex_spec(self) -> SimplexSpec:
+    def _simplex_spec(self, template) -> SimplexSpec:
         if self.n_vertices == 0:
             return SimplexSpec(n_vertices=0, n_samples=1)
         return SimplexSpec(
@@ -280,7 +304,33 @@ class ESPROClassifier(BaseSimplexEnsemble):
             vertex_epochs=self.vertex_epochs,
             vertex_lr=self.vertex_lr,
             reg=self.reg,
+            vertex_weight_decay=auto_vertex_weight_decay(self.vertex_weight_decay, template, self.vertex_lr),
             n_train_samples=self.n_train_samples,
             train_sampling=self.train_sampling,
             n_samples=self.n_samples,
         )
+
+
+#: Vertex weight decay times the vertex learning rate that ``vertex_weight_decay="auto"`` gives
+#: skspro's MLP: each step shrinks the new vertex by 0.1 % at the start learning rate.
+AUTO_DECAY_PER_STEP = 1e-3
+
+
+def auto_vertex_weight_decay(value, template, vertex_lr: float | None) -> float:
+    """The decoupled weight decay of vertex training that ``value`` stands for.
+
+    ``"auto"``: ``AUTO_DECAY_PER_STEP / lr`` (``lr`` the vertex learning rate)
+    when the template's module is :class:`skspro.modules.MLP`, else ``0``.
+    The split is measured (benchmarks/results/recipe-*.md): on the five MLP
+    tasks of the suite, whose members over-fit, the decay lowered the
+    validation NLL of ESPRO on every one; on the three CNNs it raised it on
+    every one.
+    """
+    if value != "auto":
+        return float(value)
+    module = template.get_params(deep=False)["module"]
+    is_mlp = module is MLP if isinstance(module, type) else isinstance(module, MLP)
+    if not is_mlp:
+        return 0.0
+    lr = vertex_lr if vertex_lr is not None else template.lr
+    return AUTO_DECAY_PER_STEP / lr

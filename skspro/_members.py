@@ -27,7 +27,7 @@ from ._inputs import check_copyable, check_output_size
 from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
-from ._training import VertexModule, VertexNet, cosine_schedule, vertex_start
+from ._training import VertexModule, VertexNet, VertexWeightDecay, cosine_schedule, vertex_start
 from ._validation import (
     SimplexValidation,
     Validation,
@@ -74,6 +74,7 @@ class SimplexSpec:
     vertex_epochs: int = 10
     vertex_lr: float | None = None
     reg: float = 0.0
+    vertex_weight_decay: float = 0.0
     n_train_samples: int = 1
     train_sampling: str = "split"
     n_samples: int = 1
@@ -303,6 +304,7 @@ def train_vertex(
         train_split=None,
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
+            *_weight_decay(spec.vertex_weight_decay),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
             *_vertex_validation(validation, seed),
@@ -316,6 +318,10 @@ def train_vertex(
         vertex_net.fit(weighted_inputs(X, sample_weight), y)
     raise_if_interrupted()
     return TrainedVertex(module.new_vertex(), vertex_net.history, start, module.volumes)
+
+
+def _weight_decay(weight_decay: float) -> list:
+    return [("skspro_weight_decay", VertexWeightDecay(weight_decay))] if weight_decay else []
 
 
 def _vertex_validation(validation: Validation | None, seed: int) -> list:

@@ -493,6 +493,32 @@ class RecordStepTerms(Callback):
             net.history.record_batch("log_volume", log_volume.item())
 
 
+class VertexWeightDecay(Callback):
+    """Decoupled weight decay of the trained vertex (as in ``torch.optim.AdamW``).
+
+    After every training step the vertex is multiplied by
+    ``1 - lr * weight_decay``, ``lr`` being the step's learning rate (so the
+    decay follows the schedule). It shrinks the new vertex towards zero, the
+    same pull that weight decay puts on a network's weights, whatever the
+    optimizer; the frozen vertices are not touched.
+
+    Parameters
+    ----------
+    weight_decay : float
+        The decay per unit of learning rate; ``0`` does nothing.
+    """
+
+    def __init__(self, weight_decay: float) -> None:
+        self.weight_decay = weight_decay
+
+    def on_batch_end(self, net, training=False, **kwargs) -> None:
+        if not training or not self.weight_decay:
+            return
+        lr = net.optimizer_.param_groups[0]["lr"]
+        with torch.no_grad():
+            net.module_.vertex.mul_(1.0 - lr * self.weight_decay)
+
+
 def cosine_schedule(n_epochs: int) -> LRScheduler:
     """Cosine annealing of the learning rate over ``n_epochs`` epochs."""
     return LRScheduler(policy="CosineAnnealingLR", T_max=max(1, n_epochs))

@@ -297,6 +297,7 @@ def test_vertex_settings_are_part_of_the_vertex_key(tmp_path, wine, trainings):
     for change in (
         {"vertex_epochs": 3},
         {"reg": 1e-3},
+        {"vertex_weight_decay": 0.5},
         {"n_train_samples": 2},
         {"train_sampling": "full", "n_train_samples": 2},
     ):

@@ -218,3 +218,44 @@ def test_weighted_fast_step_trains_the_same_vertex_as_skorchs_own_step(sampling,
         results.append((module.vertex.detach(), net.history[:, "ce_loss"]))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)
+
+
+def test_vertex_weight_decay_scales_the_vertex_by_the_steps_learning_rate():
+    from types import SimpleNamespace
+
+    from skspro._training import VertexWeightDecay
+
+    vertex = torch.nn.Parameter(torch.tensor([1.0, -2.0, 4.0]))
+    net = SimpleNamespace(
+        optimizer_=SimpleNamespace(param_groups=[{"lr": 0.1}]), module_=SimpleNamespace(vertex=vertex)
+    )
+    decay = VertexWeightDecay(0.5)
+    decay.on_batch_end(net, training=False)  # validation batches leave it alone
+    torch.testing.assert_close(vertex.detach(), torch.tensor([1.0, -2.0, 4.0]))
+    decay.on_batch_end(net, training=True)
+    torch.testing.assert_close(vertex.detach(), torch.tensor([1.0, -2.0, 4.0]) * 0.95)
+    net.optimizer_.param_groups[0]["lr"] = 0.02  # it follows the schedule
+    decay.on_batch_end(net, training=True)
+    torch.testing.assert_close(vertex.detach(), torch.tensor([1.0, -2.0, 4.0]) * 0.95 * 0.99)
+
+
+def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members():
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from skspro import ESPROClassifier, default_estimator
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    template = default_estimator().set_params(max_epochs=3, module__hidden_units=(16,))
+    fits = [
+        ESPROClassifier(template, n_members=1, n_vertices=2, vertex_epochs=3, vertex_weight_decay=wd, random_state=0)
+        .fit(X, y)
+        for wd in (0.0, 20.0)
+    ]
+    plain, decayed = (fit.estimators_[0] for fit in fits)
+    for a, b in zip(plain.module_.parameters(), decayed.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b)  # members are trained without it
+    norms = [[float(v.norm()) for v in fit.simplexes_[0].flat()[1:]] for fit in fits]
+    assert all(d < p for d, p in zip(norms[1], norms[0], strict=True)), norms

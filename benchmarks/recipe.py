@@ -1,0 +1,227 @@
+"""Which simplex recipe should ``ESPROClassifier()`` default to? (issue 11)
+
+A study on the suite of ``benchmarks/configs/defaults.json``: per data set and
+seed (the same splits as ``benchmarks/defaults.py``), the default deep
+ensemble and ESPRO with each candidate recipe of ``benchmarks/configs/recipe.json``
+are fitted on the training part. Every candidate is scored on the
+**validation split only** (raw NLL, and NLL after temperature scaling
+fitted on the validation split itself: one parameter, the same for every method; splitting a
+validation set of under 100 rows in halves gave temperatures at their bounds); the test split is reported beside
+it for the record but plays no part in the choice. Members are trained once
+per seed and shared by the candidates that keep the template
+(``memory=``, issue 17): the candidates differ only in what is grown on them.
+
+The choice rule, per candidate: the worst and the mean, over data sets, of
+the paired mean difference of its validation NLL against the default deep
+ensemble's (in % of the deep ensemble's), raw and temperature-scaled, with its
+epochs against the deep ensemble's. The candidate kept is the one with the
+lowest worst-case TS difference among those within the deep ensemble's epochs.
+
+Usage::
+
+    python benchmarks/recipe.py                                # every candidate, every data set
+    python benchmarks/recipe.py --datasets mnist1d_mlp --seeds 2 --candidates default,wd
+    python benchmarks/recipe.py --render
+
+Results: benchmarks/results/recipe.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import clone
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, environment, markdown_table, write_results  # noqa: E402
+from defaults import CONFIG, espro_extras, estimator_proba, template  # noqa: E402
+from quality import as_model_input as model_input  # noqa: E402
+from quality import load, scaled, scores, temperature  # noqa: E402
+
+from skspro import DeepEnsembleClassifier, ESPROClassifier, _members  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parent / "configs" / "recipe.json"
+
+
+def score_model(model, sets: dict, y_val, y_test) -> dict:
+    proba = {key: p.mean(0) for key, p in estimator_proba(model, sets).items()}
+    t = temperature(np.log(np.clip(proba["val"], 1e-12, None)), y_val)
+    return {
+        "val_nll": scores(y_val, proba["val"])["nll"],
+        "val_ts_nll": scores(y_val, scaled(proba["val"], t))["nll"],
+        "test_nll": scores(y_test, proba["test"])["nll"],
+        "test_ts_nll": scores(y_test, scaled(proba["test"], t))["nll"],
+        "test_error": scores(y_test, proba["test"])["error"],
+    }
+
+
+@contextlib.contextmanager
+def vertex_optimizer(**extra):
+    """Study-only: extra optimizer settings for vertex training (members untouched)."""
+    original = _members._vertex_net_kwargs
+    _members._vertex_net_kwargs = lambda net: {**original(net), **extra}
+    try:
+        yield
+    finally:
+        _members._vertex_net_kwargs = original
+
+
+def fit_candidate(net, params: dict, seed: int, memory: str, X, y):
+    """Fit one candidate; members shared through ``memory`` unless the candidate changes them."""
+    params = dict(params)
+    template_params = params.pop("template", {})
+    optimizer = dict(params.pop("vertex_optimizer", {}))
+    if "optimizer" in optimizer:
+        optimizer["optimizer"] = getattr(torch.optim, optimizer["optimizer"])
+    if template_params:
+        net = clone(net).set_params(**template_params)
+    shared = not template_params and not optimizer  # vertex keys do not see study-only settings
+    model = ESPROClassifier(net, random_state=seed, memory=memory if shared else None, **params)
+    with vertex_optimizer(**optimizer):
+        return model.fit(X, y)
+
+
+def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> list[dict]:
+    X_train, X_val, X_test, y_train, y_val, y_test = load(spec, seed, config["split"])
+    X_fit = model_input(spec, X_train)
+    sets = {"val": model_input(spec, X_val), "test": model_input(spec, X_test)}
+    labels = np.unique(y_train)
+    net = template(spec, X_fit.shape[1:], len(labels), None)
+    base = {"dataset": name, "seed": seed}
+    de = DeepEnsembleClassifier(net, random_state=seed).fit(X_fit, y_train)
+    de_epochs = int(sum(len(m.history) for m in de.estimators_))
+    rows = [{**base, "method": "DE default", "epochs": de_epochs, **score_model(de, sets, y_val, y_test)}]
+    with tempfile.TemporaryDirectory() as memory:
+        for label, params in recipes.items():
+            started = time.perf_counter()
+            model = fit_candidate(net, params, seed, memory, X_fit, y_train)
+            member = sum(len(m.history) for m in model.estimators_)
+            vertex = sum(len(h) for hs in model.vertex_histories_ for h in hs)
+            extras = espro_extras(model, sets["test"], y_test, labels)
+            rows.append(
+                {
+                    **base,
+                    "method": label,
+                    "epochs": int(member + vertex),
+                    "study_s": time.perf_counter() - started,
+                    "sampled_over_members": extras["sampled_over_members"],
+                    **score_model(model, sets, y_val, y_test),
+                }
+            )
+    print(f"{name} seed {seed} done", flush=True)
+    return rows
+
+
+def summary(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = pd.DataFrame(rows)
+    de = df[df.method == "DE default"].set_index(["dataset", "seed"])
+    per = []
+    for (dataset, method), group in df[df.method != "DE default"].groupby(["dataset", "method"], sort=False):
+        ref = de.loc[[(dataset, s) for s in group.seed]]
+        entry = {"dataset": dataset, "method": method}
+        for metric in ("val_nll", "val_ts_nll", "test_nll", "test_ts_nll"):
+            diff = group[metric].to_numpy() - ref[metric].to_numpy()
+            entry[f"{metric} d%"] = 100 * diff.mean() / ref[metric].mean()
+            entry[f"{metric} wins"] = f"{int((diff < 0).sum())}/{len(diff)}"
+        entry["epochs / DE"] = group.epochs.mean() / ref.epochs.mean()
+        entry["sampled / members"] = group.sampled_over_members.mean()
+        per.append(entry)
+    per = pd.DataFrame(per)
+    overall = (
+        per.groupby("method", sort=False)
+        .agg(
+            **{
+                "val d% mean": ("val_nll d%", "mean"),
+                "val d% worst": ("val_nll d%", "max"),
+                "val TS d% mean": ("val_ts_nll d%", "mean"),
+                "val TS d% worst": ("val_ts_nll d%", "max"),
+                "test d% mean": ("test_nll d%", "mean"),
+                "test TS d% mean": ("test_ts_nll d%", "mean"),
+                "epochs / DE": ("epochs / DE", "mean"),
+                "worst sampled / members": ("sampled / members", "max"),
+            }
+        )
+        .reset_index()
+    )
+    return per, overall
+
+
+def render(config: dict, recipes: dict, rows: list[dict], env: dict) -> str:
+    per, overall = summary(rows)
+    eligible = overall[overall["epochs / DE"] <= 1.0 + 1e-9]
+    chosen = eligible.sort_values("val TS d% worst").iloc[0]["method"] if len(eligible) else None
+    lines = [
+        "# Simplex recipe study (issue 11)",
+        "",
+        *[f"- {k}: {v}" for k, v in env.items()],
+        f"- seeds: {config['seeds']}; data sets: {', '.join(config['datasets'])}",
+        "",
+        "Differences are paired over seeds against `DeepEnsembleClassifier()` (the default deep ensemble, "
+        "5 members), in % of its mean; `val` columns decide, `test` columns are for the record. "
+        "TS on validation: temperature fitted on the validation split.",
+        "",
+        "## Candidates",
+        "",
+        *[f"- `{k}`: `{json.dumps(v)}`" for k, v in recipes.items()],
+        "",
+        "## Over data sets",
+        "",
+        markdown_table(overall.to_dict("records"), list(overall.columns)),
+        "",
+        f"Lowest worst-case validation TS difference within the deep ensemble's epochs: `{chosen}`.",
+        "",
+        "## Per data set",
+        "",
+        markdown_table(per.to_dict("records"), list(per.columns)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=None)
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--candidates", default=None, help="comma-separated names from configs/recipe.json")
+    parser.add_argument("--name", default="recipe")
+    parser.add_argument("--render", action="store_true")
+    args = parser.parse_args(argv)
+    config = json.loads(CONFIG.read_text())
+    recipes = json.loads(RECIPES.read_text())
+    if args.datasets:
+        config["datasets"] = {d: config["datasets"][d] for d in args.datasets.split(",")}
+    if args.seeds is not None:
+        config["seeds"] = config["seeds"][: args.seeds]
+    if args.candidates:
+        recipes = {k: recipes[k] for k in args.candidates.split(",")}
+    if args.render:
+        stored = json.loads((RESULTS / f"{args.name}.json").read_text())
+        config, recipes, rows, env = stored["config"], stored["recipes"], stored["rows"], stored["environment"]
+    else:
+        rows = []
+        torch.set_num_threads(config["torch_threads"])
+        started = time.perf_counter()
+        rows = []
+        for dataset, spec in config["datasets"].items():
+            for seed in config["seeds"]:
+                rows += run_seed(dataset, spec, config, recipes, seed)
+        env = environment("cpu")
+        env["wall_s"] = round(time.perf_counter() - started, 1)
+    markdown = render(config, recipes, rows, env)
+    data = {"environment": env, "config": config, "recipes": recipes, "rows": rows}
+    print(markdown)
+    print("written:", *write_results(args.name, data, markdown, RESULTS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
