@@ -5,22 +5,40 @@ seed (the same splits as ``benchmarks/defaults.py``), the default deep
 ensemble and ESPRO with each candidate recipe of ``benchmarks/configs/recipe.json``
 are fitted on the training part. Every candidate is scored on the
 **validation split only** (raw NLL, and NLL after temperature scaling
-fitted on the validation split itself: one parameter, the same for every method; splitting a
-validation set of under 100 rows in halves gave temperatures at their bounds); the test split is reported beside
-it for the record but plays no part in the choice. Members are trained once
+fitted on the validation split itself: one parameter, the same for every
+method; halves of a validation split of under 100 rows gave temperatures at
+their bounds); the test split is reported beside it for the record but plays
+no part in the choice. Members are trained once
 per seed and shared by the candidates that keep the template
 (``memory=``, issue 17): the candidates differ only in what is grown on them.
 
-The choice rule, per candidate: the worst and the mean, over data sets, of
-the paired mean difference of its validation NLL against the default deep
-ensemble's (in % of the deep ensemble's), raw and temperature-scaled, with its
-epochs against the deep ensemble's. The candidate kept is the one with the
-lowest worst-case TS difference among those within the deep ensemble's epochs.
+The summary, per candidate: the worst and the mean, over data sets, of the
+paired mean difference of its validation NLL against the default deep
+ensemble's (in % of the deep ensemble's), raw and temperature-scaled, with
+its epochs against the deep ensemble's, and the worst ratio of its sampled
+networks' test NLL to its members'.
+
+Every candidate of ``configs/recipe.json`` is ``base`` (the recipe before the
+study: 3 members x 2 vertices, no vertex weight decay) plus its own settings;
+each results file lists its candidates verbatim. The runs behind the default
+(issue 11), 3 seeds each:
+
+* ``results/recipe-mlp.md``: the five MLP tasks; vertex learning rate, ``reg``,
+  AdamW on the vertex, 4 members x 1 vertex, shorter members;
+* ``results/recipe-mlp2.md``: the five MLP tasks; combinations of the
+  winners;
+* ``results/recipe-cnn.md``: the three CNNs; the MLP winners, with the
+  estimator's own ``vertex_weight_decay``.
+
+4 members x 1 vertex won on every family; vertex weight decay won on every
+MLP task and lost on every CNN, hence ``vertex_weight_decay="auto"``
+(:func:`skspro._espro.auto_vertex_weight_decay`).
 
 Usage::
 
-    python benchmarks/recipe.py                                # every candidate, every data set
-    python benchmarks/recipe.py --datasets mnist1d_mlp --seeds 2 --candidates default,wd
+    python benchmarks/recipe.py                     # every candidate, every data set
+    python benchmarks/recipe.py --seeds 3 --datasets digits_cnn,digits_cnn_dropout,mnist1d_cnn1d \
+        --candidates default,wd1,4x1,4x1-wd1,4x1-reg1e-2-wd1,4x2e5-wd1 --name recipe-cnn
     python benchmarks/recipe.py --render
 
 Results: benchmarks/results/recipe.{json,md}.
@@ -196,7 +214,8 @@ def main(argv=None) -> int:
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args(argv)
     config = json.loads(CONFIG.read_text())
-    recipes = json.loads(RECIPES.read_text())
+    stored_recipes = json.loads(RECIPES.read_text())
+    recipes = {k: {**stored_recipes["base"], **v} for k, v in stored_recipes["candidates"].items()}
     if args.datasets:
         config["datasets"] = {d: config["datasets"][d] for d in args.datasets.split(",")}
     if args.seeds is not None:
@@ -205,7 +224,8 @@ def main(argv=None) -> int:
         recipes = {k: recipes[k] for k in args.candidates.split(",")}
     if args.render:
         stored = json.loads((RESULTS / f"{args.name}.json").read_text())
-        config, recipes, rows, env = stored["config"], stored["recipes"], stored["rows"], stored["environment"]
+        config, recipes, rows = stored["config"], stored["recipes"], stored["rows"]
+        env = stored["environment"]
     else:
         rows = []
         torch.set_num_threads(config["torch_threads"])

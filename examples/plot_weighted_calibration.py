@@ -63,7 +63,7 @@ def weighted_pipeline(classifier):
 
 models = {
     "deep ensemble (5)": DeepEnsembleClassifier(template, class_weight="balanced", random_state=0),
-    "ESPRO (3 x 3)": ESPROClassifier(template, class_weight="balanced", random_state=0),
+    "ESPRO (4 x 2)": ESPROClassifier(template, class_weight="balanced", random_state=0),
 }
 rows = {}
 for name, classifier in models.items():
@@ -86,7 +86,7 @@ for name, (nll, accuracy) in rows.items():
 # ----------------------------------------------------------
 # As in scikit-learn's example: each arrow goes from a test row's raw
 # probabilities to its temperature-scaled ones (first two classes shown).
-pipeline, calibrated = models["ESPRO (3 x 3)"]
+pipeline, calibrated = models["ESPRO (4 x 2)"]
 raw, scaled = pipeline.predict_proba(X_test[:200]), calibrated.predict_proba(X_test[:200])
 fig, ax = plt.subplots(figsize=(5, 5))
 colors = np.array(["tab:red", "tab:green", "tab:blue"])[y_test[:200]]

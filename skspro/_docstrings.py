@@ -81,7 +81,8 @@ FRAGMENTS = {
         labels, the seed, the device kind and torch's thread count, and the
         versions of torch, skorch, scikit-learn, numpy and skspro; a vertex
         also the simplex it completes and its settings (``vertex_epochs``,
-        ``vertex_lr``, ``reg``, ``n_train_samples``, ``train_sampling``).
+        ``vertex_lr``, ``reg``, the resolved ``vertex_weight_decay``,
+        ``n_train_samples``, ``train_sampling``).
         A later fit loads what an earlier one trained instead of training
         it again (members are shared by fits that differ only in simplex or
         connector settings, vertices by fits that differ in ``n_vertices``

@@ -40,7 +40,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         1.1-1.4 member epochs, benchmarks/README.md), and predict with
         ``4 * n_samples`` networks. Four members with one vertex each beat
         three members with two vertices on validation data on the suite of
-        benchmarks/recipe.py (benchmarks/results/recipe-*.md).
+        benchmarks/recipe.py (``benchmarks/results/recipe-*.md``).
     n_vertices : int, default=1
         Vertices added to each member's simplex (``k``; the simplex has
         ``k + 1`` vertices). ``0`` gives exactly
@@ -69,7 +69,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         weights per step). ``"auto"``: ``1e-3 / lr`` (a shrink of 0.1 % per
         step at the start learning rate) when the template's module is
         :class:`skspro.modules.MLP`, ``0`` for any other module. Measured on
-        validation data (benchmarks/results/recipe-*.md): on the five MLP
+        validation data (``benchmarks/results/recipe-*.md``): on the five MLP
         tasks of the suite, where the members over-fit and vertex training
         made the sampled networks over-confident, the decay lowered ESPRO's
         NLL on every one; on the three CNNs, whose members are not
@@ -321,7 +321,7 @@ def auto_vertex_weight_decay(value, template, vertex_lr: float | None) -> float:
 
     ``"auto"``: ``AUTO_DECAY_PER_STEP / lr`` (``lr`` the vertex learning rate)
     when the template's module is :class:`skspro.modules.MLP`, else ``0``.
-    The split is measured (benchmarks/results/recipe-*.md): on the five MLP
+    The split is measured (``benchmarks/results/recipe-*.md``): on the five MLP
     tasks of the suite, whose members over-fit, the decay lowered the
     validation NLL of ESPRO on every one; on the three CNNs it raised it on
     every one.

@@ -215,6 +215,11 @@ def _read(path: str | os.PathLike) -> dict:
     return payload | {"meta": meta}
 
 
+#: Parameters added after files were first written, with the value every
+#: model of an older file was fitted with (its defaults may differ now).
+_ADDED_PARAMS = {"ESPROClassifier": {"vertex_weight_decay": 0.0}}
+
+
 def _model_from_meta(path, meta: dict, estimator: BaseEstimator | None) -> BaseEstimator:
     """A clone of ``estimator`` (default: the file's skspro class, default
     template) with the file's parameters: only its own plain
@@ -237,6 +242,9 @@ def _model_from_meta(path, meta: dict, estimator: BaseEstimator | None) -> BaseE
         raise ValueError(
             f"{os.fspath(path)!r} stores parameters {unknown} that {meta['estimator']} does not have."
         )
+    unstored = set(meta.get("unstored_params", ()))
+    added = _ADDED_PARAMS.get(meta["estimator"], {})
+    model.set_params(**{k: v for k, v in added.items() if k not in meta["params"] and k not in unstored})
     if "unstored_params" in meta:  # every stored value, None included, is the fitted model's
         model.set_params(**meta["params"])
     else:  # files of 0.1.0 wrote None for values JSON could not hold: the estimator's are kept

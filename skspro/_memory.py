@@ -51,7 +51,14 @@ _MAGIC = "skspro-cache-entry"
 _FOLDER = os.path.join("joblib", "skspro-members")  # inside joblib's own folder: Memory.clear() removes it
 
 #: Settings of a vertex that its training depends on (``n_vertices`` and ``n_samples`` are not).
-VERTEX_SETTINGS = ("vertex_epochs", "vertex_lr", "reg", "vertex_weight_decay", "n_train_samples", "train_sampling")
+VERTEX_SETTINGS = (
+    "vertex_epochs",
+    "vertex_lr",
+    "reg",
+    "vertex_weight_decay",
+    "n_train_samples",
+    "train_sampling",
+)
 
 #: Template parameters that do not change what a member learns: printing, and the
 #: device, which enters the key as the kind of device the member trained on.

@@ -35,7 +35,7 @@ _SPLIT_SEED = 0  # the train/test split is the same for every report
 _IMAGE_SHAPE = (8, 8)
 _SEVERITIES = (1, 2, 3, 4, 5)
 
-# full: the defaults -- default_estimator() (40 epochs), ESPROClassifier() (3 members, 2 vertices of 10
+# full: the defaults -- default_estimator() (40 epochs), ESPROClassifier() (4 members, 1 vertex of 10
 # epochs, 10 samples each) and DeepEnsembleClassifier() (5 members); quick: smaller, seconds on 2 CPU cores.
 _SETTINGS = {
     True: {
@@ -48,9 +48,9 @@ _SETTINGS = {
     },
     False: {
         "max_epochs": 40,
-        "n_members": 3,
+        "n_members": 4,
         "larger_ensemble": 5,
-        "n_vertices": 2,
+        "n_vertices": 1,
         "vertex_epochs": 10,
         "n_samples": 10,
     },

@@ -30,9 +30,9 @@ _DEMO_SETTINGS = {
     },
     False: {
         "max_epochs": 60,
-        "n_members": 3,
+        "n_members": 4,
         "larger_ensemble": 5,
-        "n_vertices": 2,
+        "n_vertices": 1,
         "vertex_epochs": 10,
         "n_samples": 10,
         "mnist1d_rows": 4000,

@@ -105,6 +105,8 @@ def test_bad_prediction_data_gets_a_clear_error(wine, estimator_class):
         (ESPROClassifier, {"n_vertices": -1}, "n_vertices"),
         (ESPROClassifier, {"n_samples": 0}, "n_samples"),
         (ESPROClassifier, {"reg": -0.1}, "reg"),
+        (ESPROClassifier, {"vertex_weight_decay": -1.0}, "vertex_weight_decay"),
+        (ESPROClassifier, {"vertex_weight_decay": "on"}, "vertex_weight_decay"),
         (ESPROClassifier, {"n_members": 0}, "n_members"),
         (ESPROClassifier, {"train_sampling": "half"}, "train_sampling"),
         (DeepEnsembleClassifier, {"n_members": 1.5}, "n_members"),
@@ -362,3 +364,21 @@ def test_files_from_a_newer_format_or_another_class_are_refused(tmp_path, wine):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a skspro weights file"):
         load(tmp_path / "junk.pt", DeepEnsembleClassifier())
+
+
+def test_a_file_written_before_vertex_weight_decay_loads_with_the_decay_it_was_fitted_with(tmp_path, wine):
+    import json
+
+    X, y = wine
+    model = make(ESPROClassifier, vertex_weight_decay=0.0).fit(X, y)
+    save(model, tmp_path / "model.pt")
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    meta = json.loads(payload["meta"])
+    del meta["params"]["vertex_weight_decay"]  # what files of earlier versions hold
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, tmp_path / "older.pt")
+    loaded = load(tmp_path / "older.pt", ESPROClassifier(tiny_template()))
+    assert loaded.vertex_weight_decay == 0.0  # not today's default "auto"
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    stored = load(tmp_path / "model.pt", ESPROClassifier(tiny_template(), vertex_weight_decay=3.0))
+    assert stored.vertex_weight_decay == 0.0

@@ -249,13 +249,41 @@ def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X).astype(np.float32)
     template = default_estimator().set_params(max_epochs=3, module__hidden_units=(16,))
-    fits = [
-        ESPROClassifier(template, n_members=1, n_vertices=2, vertex_epochs=3, vertex_weight_decay=wd, random_state=0)
-        .fit(X, y)
-        for wd in (0.0, 20.0)
-    ]
+    settings = dict(n_members=1, n_vertices=2, vertex_epochs=3, random_state=0)
+    fits = [ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y) for wd in (0.0, 20.0)]
     plain, decayed = (fit.estimators_[0] for fit in fits)
     for a, b in zip(plain.module_.parameters(), decayed.module_.parameters(), strict=True):
         torch.testing.assert_close(a, b)  # members are trained without it
     norms = [[float(v.norm()) for v in fit.simplexes_[0].flat()[1:]] for fit in fits]
     assert all(d < p for d, p in zip(norms[1], norms[0], strict=True)), norms
+
+
+def test_auto_vertex_weight_decay_is_for_skspros_mlp_and_per_unit_of_learning_rate():
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+    from skorch import NeuralNetClassifier
+
+    from skspro import ESPROClassifier, default_estimator
+    from skspro._espro import AUTO_DECAY_PER_STEP, auto_vertex_weight_decay
+    from skspro.modules import MLP, SmallCNN
+
+    mlp = default_estimator()
+    assert auto_vertex_weight_decay("auto", mlp, None) == pytest.approx(AUTO_DECAY_PER_STEP / mlp.lr)
+    assert auto_vertex_weight_decay("auto", mlp, 1e-2) == pytest.approx(AUTO_DECAY_PER_STEP / 1e-2)
+    assert auto_vertex_weight_decay("auto", NeuralNetClassifier(MLP(4, 3), lr=0.1), None) == pytest.approx(
+        AUTO_DECAY_PER_STEP / 0.1
+    )  # a module instance
+    assert auto_vertex_weight_decay("auto", default_estimator().set_params(module=SmallCNN), None) == 0.0
+    assert auto_vertex_weight_decay(0.25, default_estimator().set_params(module=SmallCNN), None) == 0.25
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    template = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,))
+    settings = dict(n_members=1, vertex_epochs=2, n_samples=3, random_state=0)
+    auto, explicit, off = (
+        ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y).predict_proba(X)
+        for wd in ("auto", AUTO_DECAY_PER_STEP / template.lr, 0.0)
+    )
+    np.testing.assert_array_equal(auto, explicit)
+    assert not np.array_equal(auto, off)

@@ -49,8 +49,15 @@ def models() -> dict:
     )
     return {
         "deep_ensemble": DeepEnsembleClassifier(mlp, n_members=3, random_state=1),
+        # vertex_weight_decay=0.0: the recipe the fixture was stored with (before "auto")
         "espro": ESPROClassifier(
-            mlp, n_members=2, n_vertices=2, vertex_epochs=2, n_samples=5, random_state=2
+            mlp,
+            n_members=2,
+            n_vertices=2,
+            vertex_epochs=2,
+            n_samples=5,
+            random_state=2,
+            vertex_weight_decay=0.0,
         ),
         "espro_cnn_bn": ESPROClassifier(
             cnn, n_members=2, n_vertices=1, vertex_epochs=1, n_samples=3, random_state=3
