@@ -32,7 +32,7 @@ each results file lists its candidates verbatim. The runs behind the default
 
 4 members x 1 vertex won on every family; vertex weight decay won on every
 MLP task and lost on every CNN, hence ``vertex_weight_decay="auto"``
-(:func:`skspro._espro.auto_vertex_weight_decay`).
+(:func:`skspro._training.resolve_vertex_weight_decay`).
 
 Usage::
 

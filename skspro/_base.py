@@ -135,7 +135,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
     }
 
-    def _simplex_spec(self, template: NeuralNet) -> SimplexSpec:  # pragma: no cover - abstract
+    def _simplex_spec(self) -> SimplexSpec:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @fill_doc
@@ -190,7 +190,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             data.X,
             data.y,
             data.classes,
-            self._simplex_spec(template),
+            self._simplex_spec(),
             seeds,
             owner=type(self).__name__,
             n_jobs=self.n_jobs,

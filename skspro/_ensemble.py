@@ -115,5 +115,5 @@ class DeepEnsembleClassifier(BaseSimplexEnsemble):
         self.verbose = verbose
         self.memory = memory
 
-    def _simplex_spec(self, template) -> SimplexSpec:
+    def _simplex_spec(self) -> SimplexSpec:
         return SimplexSpec(n_vertices=0, n_samples=1)

@@ -10,7 +10,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseSimplexEnsemble, _finite
 from ._docstrings import fill_doc
 from ._members import SimplexSpec
-from .modules import MLP
 
 __all__ = ["ESPROClassifier"]
 
@@ -67,13 +66,16 @@ class ESPROClassifier(BaseSimplexEnsemble):
         it is per unit of learning rate, so scale it down for templates with a
         large ``lr`` (with SGD at ``lr=0.1``, ``1.0`` removes a tenth of the
         weights per step). ``"auto"``: ``1e-3 / lr`` (a shrink of 0.1 % per
-        step at the start learning rate) when the template's module is
-        :class:`skspro.modules.MLP`, ``0`` for any other module. Measured on
-        validation data (``benchmarks/results/recipe-*.md``): on the five MLP
-        tasks of the suite, where the members over-fit and vertex training
-        made the sampled networks over-confident, the decay lowered ESPRO's
-        NLL on every one; on the three CNNs, whose members are not
-        over-confident, it raised it on every one. Set a number to choose.
+        step at the start learning rate) for fully connected networks (every
+        layer that holds parameters is a ``torch.nn.Linear`` or a
+        normalisation layer: :class:`skspro.modules.MLP` or your own), ``0``
+        for any other module (convolutions, embeddings, attention, recurrent
+        layers). Measured on validation data
+        (``benchmarks/results/recipe-*.md``): on the five MLP tasks of the
+        suite, where the members over-fit and vertex training made the
+        sampled networks over-confident, the decay lowered ESPRO's NLL on
+        every one; on the three CNNs, whose members are not over-confident,
+        it raised it on every one. Set a number to choose.
     n_train_samples : int, default=1
         Networks sampled from the simplex per training step. With one, a
         vertex step costs about one step of the member (1.1-1.4x measured on
@@ -296,7 +298,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         """
         return self.classes_[np.argmax(self.predict_proba_centroids(X, norm_X=norm_X), axis=1)]
 
-    def _simplex_spec(self, template) -> SimplexSpec:
+    def _simplex_spec(self) -> SimplexSpec:
         if self.n_vertices == 0:
             return SimplexSpec(n_vertices=0, n_samples=1)
         return SimplexSpec(
@@ -304,33 +306,8 @@ class ESPROClassifier(BaseSimplexEnsemble):
             vertex_epochs=self.vertex_epochs,
             vertex_lr=self.vertex_lr,
             reg=self.reg,
-            vertex_weight_decay=auto_vertex_weight_decay(self.vertex_weight_decay, template, self.vertex_lr),
+            vertex_weight_decay=self.vertex_weight_decay,
             n_train_samples=self.n_train_samples,
             train_sampling=self.train_sampling,
             n_samples=self.n_samples,
         )
-
-
-#: Vertex weight decay times the vertex learning rate that ``vertex_weight_decay="auto"`` gives
-#: skspro's MLP: each step shrinks the new vertex by 0.1 % at the start learning rate.
-AUTO_DECAY_PER_STEP = 1e-3
-
-
-def auto_vertex_weight_decay(value, template, vertex_lr: float | None) -> float:
-    """The decoupled weight decay of vertex training that ``value`` stands for.
-
-    ``"auto"``: ``AUTO_DECAY_PER_STEP / lr`` (``lr`` the vertex learning rate)
-    when the template's module is :class:`skspro.modules.MLP`, else ``0``.
-    The split is measured (``benchmarks/results/recipe-*.md``): on the five MLP
-    tasks of the suite, whose members over-fit, the decay lowered the
-    validation NLL of ESPRO on every one; on the three CNNs it raised it on
-    every one.
-    """
-    if value != "auto":
-        return float(value)
-    module = template.get_params(deep=False)["module"]
-    is_mlp = module is MLP if isinstance(module, type) else isinstance(module, MLP)
-    if not is_mlp:
-        return 0.0
-    lr = vertex_lr if vertex_lr is not None else template.lr
-    return AUTO_DECAY_PER_STEP / lr

@@ -27,7 +27,14 @@ from ._inputs import check_copyable, check_output_size
 from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, raise_if_interrupted
-from ._training import VertexModule, VertexNet, VertexWeightDecay, cosine_schedule, vertex_start
+from ._training import (
+    VertexModule,
+    VertexNet,
+    VertexWeightDecay,
+    cosine_schedule,
+    resolve_vertex_weight_decay,
+    vertex_start,
+)
 from ._validation import (
     SimplexValidation,
     Validation,
@@ -74,7 +81,7 @@ class SimplexSpec:
     vertex_epochs: int = 10
     vertex_lr: float | None = None
     reg: float = 0.0
-    vertex_weight_decay: float = 0.0
+    vertex_weight_decay: float | str = 0.0
     n_train_samples: int = 1
     train_sampling: str = "split"
     n_samples: int = 1
@@ -297,14 +304,16 @@ def train_vertex(
     kwargs = _vertex_net_kwargs(net)
     if class_weights is not None:
         kwargs["criterion__weight"] = torch.as_tensor(class_weights)
+    lr = spec.vertex_lr if spec.vertex_lr is not None else net.lr
+    weight_decay = resolve_vertex_weight_decay(spec.vertex_weight_decay, net.module_, lr)
     vertex_net = VertexNet(
         module=module,
-        lr=spec.vertex_lr if spec.vertex_lr is not None else net.lr,
+        lr=lr,
         max_epochs=spec.vertex_epochs,
         train_split=None,
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
-            *_weight_decay(spec.vertex_weight_decay),
+            *_weight_decay(weight_decay),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
             *_vertex_validation(validation, seed),

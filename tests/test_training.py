@@ -258,24 +258,33 @@ def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members
     assert all(d < p for d, p in zip(norms[1], norms[0], strict=True)), norms
 
 
-def test_auto_vertex_weight_decay_is_for_skspros_mlp_and_per_unit_of_learning_rate():
+def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_unit_of_learning_rate():
     import numpy as np
     from sklearn.datasets import load_wine
     from sklearn.preprocessing import StandardScaler
-    from skorch import NeuralNetClassifier
 
     from skspro import ESPROClassifier, default_estimator
-    from skspro._espro import AUTO_DECAY_PER_STEP, auto_vertex_weight_decay
+    from skspro._training import AUTO_DECAY_PER_STEP, resolve_vertex_weight_decay
     from skspro.modules import MLP, SmallCNN
 
-    mlp = default_estimator()
-    assert auto_vertex_weight_decay("auto", mlp, None) == pytest.approx(AUTO_DECAY_PER_STEP / mlp.lr)
-    assert auto_vertex_weight_decay("auto", mlp, 1e-2) == pytest.approx(AUTO_DECAY_PER_STEP / 1e-2)
-    assert auto_vertex_weight_decay("auto", NeuralNetClassifier(MLP(4, 3), lr=0.1), None) == pytest.approx(
-        AUTO_DECAY_PER_STEP / 0.1
-    )  # a module instance
-    assert auto_vertex_weight_decay("auto", default_estimator().set_params(module=SmallCNN), None) == 0.0
-    assert auto_vertex_weight_decay(0.25, default_estimator().set_params(module=SmallCNN), None) == 0.25
+    nn = torch.nn
+    fully_connected = [
+        MLP(4, 3),
+        MLP(4, 3, batch_norm=True, dropout=0.2),
+        nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3)),
+    ]
+    for module in fully_connected:
+        assert resolve_vertex_weight_decay("auto", module, 1e-3) == pytest.approx(AUTO_DECAY_PER_STEP / 1e-3)
+        assert resolve_vertex_weight_decay("auto", module, 0.1) == pytest.approx(AUTO_DECAY_PER_STEP / 0.1)
+    others = [
+        SmallCNN(),
+        nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(4, 3)),
+        nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(8, 3)),
+        nn.Sequential(nn.ReLU()),  # no parameters
+    ]
+    for module in others:
+        assert resolve_vertex_weight_decay("auto", module, 1e-3) == 0.0, module
+    assert resolve_vertex_weight_decay(0.25, SmallCNN(), 1e-3) == 0.25
 
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X).astype(np.float32)
