@@ -361,6 +361,19 @@ def run_seed(name: str, spec: dict, config: dict, seed: int, quick: dict | None)
 # ------------------------------------------------------------------ main
 
 
+def run_suite(config: dict, run_one, threads: int | None = None) -> tuple[list[dict], dict]:
+    """Rows of ``run_one(data set, spec, seed)`` over the data sets and seeds; the environment."""
+    torch.set_num_threads(threads or config["torch_threads"])
+    started = time.perf_counter()
+    rows = []
+    for dataset, spec in config["datasets"].items():
+        for seed in config["seeds"]:
+            rows += run_one(dataset, spec, seed)
+    env = environment("cpu")
+    env["wall_s"] = round(time.perf_counter() - started, 1)
+    return rows, env
+
+
 def quick_config(config: dict, datasets: bool) -> tuple[dict, dict]:
     """A smoke run: one seed, 2-epoch members, one corruption; digits MLP unless ``--datasets`` is given."""
     config = copy.deepcopy(config)
@@ -397,14 +410,9 @@ def main(argv=None) -> int:
         stored = json.loads((directory / f"{name}.json").read_text())
         config, rows, env = stored["config"], stored["rows"], stored["environment"]
     else:
-        torch.set_num_threads(args.threads or config["torch_threads"])
-        started = time.perf_counter()
-        rows = []
-        for dataset, spec in config["datasets"].items():
-            for seed in config["seeds"]:
-                rows += run_seed(dataset, spec, config, seed, quick)
-        env = environment("cpu")
-        env["wall_s"] = round(time.perf_counter() - started, 1)
+        rows, env = run_suite(
+            config, lambda name, spec, seed: run_seed(name, spec, config, seed, quick), args.threads
+        )
         env["early_stopping_available"] = has_early_stopping()
     markdown = report(config, rows, env)
     paths = write_results(name, {"environment": env, "config": config, "rows": rows}, markdown, directory)

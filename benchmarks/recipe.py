@@ -60,14 +60,15 @@ import torch
 from sklearn.base import clone
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, environment, markdown_table, write_results  # noqa: E402
-from defaults import CONFIG, espro_extras, estimator_proba, template  # noqa: E402
+from _common import RESULTS, markdown_table, write_results  # noqa: E402
+from defaults import CONFIG, espro_extras, estimator_proba, run_suite, template  # noqa: E402
 from quality import as_model_input as model_input  # noqa: E402
 from quality import load, scaled, scores, temperature  # noqa: E402
 
 from skspro import DeepEnsembleClassifier, ESPROClassifier, _members  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent / "configs" / "recipe.json"
+METRICS = ("val_nll", "val_ts_nll", "test_nll", "test_ts_nll")
 
 
 def score_model(model, sets: dict, y_val, y_test) -> dict:
@@ -146,7 +147,7 @@ def summary(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for (dataset, method), group in df[df.method != "DE default"].groupby(["dataset", "method"], sort=False):
         ref = de.loc[[(dataset, s) for s in group.seed]]
         entry = {"dataset": dataset, "method": method}
-        for metric in ("val_nll", "val_ts_nll", "test_nll", "test_ts_nll"):
+        for metric in METRICS:
             diff = group[metric].to_numpy() - ref[metric].to_numpy()
             entry[f"{metric} d%"] = 100 * diff.mean() / ref[metric].mean()
             entry[f"{metric} wins"] = f"{int((diff < 0).sum())}/{len(diff)}"
@@ -227,15 +228,7 @@ def main(argv=None) -> int:
         config, recipes, rows = stored["config"], stored["recipes"], stored["rows"]
         env = stored["environment"]
     else:
-        rows = []
-        torch.set_num_threads(config["torch_threads"])
-        started = time.perf_counter()
-        rows = []
-        for dataset, spec in config["datasets"].items():
-            for seed in config["seeds"]:
-                rows += run_seed(dataset, spec, config, recipes, seed)
-        env = environment("cpu")
-        env["wall_s"] = round(time.perf_counter() - started, 1)
+        rows, env = run_suite(config, lambda name, spec, seed: run_seed(name, spec, config, recipes, seed))
     markdown = render(config, recipes, rows, env)
     data = {"environment": env, "config": config, "recipes": recipes, "rows": rows}
     print(markdown)

@@ -1,4 +1,4 @@
-"""benchmarks/defaults.py end to end (--quick, ~5 s) and its target checks on crafted rows."""
+"""benchmarks/defaults.py end to end (--quick), its target checks, and the recipe study's summary."""
 
 import importlib.util
 import json
@@ -92,3 +92,18 @@ def test_target_lines_follow_the_numbers(quick_run):
     # at two members' cost: 0.9 x DE-5's TS NLL beats DE-5 (DEE >= 5); 3 x is worse than one member
     assert good["4"].startswith("- **PASS**") and "3 of 3" in good["4"]
     assert bad["4"].startswith("- **FAIL**") and "0 of 3" in bad["4"]
+
+
+def test_recipe_study_summary_is_paired_against_the_deep_ensemble():
+    recipe = load_script("recipe")
+    rows = []
+    for seed, (de, cand) in enumerate([(1.0, 0.9), (2.0, 2.2)]):
+        base = {"dataset": "d", "seed": seed, "test_error": 0.1}
+        rows.append({**base, "method": "DE default", "epochs": 200, **dict.fromkeys(recipe.METRICS, de)})
+        scored = dict.fromkeys(recipe.METRICS, cand)
+        rows.append({**base, "method": "c", "epochs": 180, "sampled_over_members": 1.0 + seed, **scored})
+    per, overall = recipe.summary(rows)
+    (entry,) = per.to_dict("records")
+    assert entry["val_nll d%"] == pytest.approx(100 * ((0.9 - 1.0) + (2.2 - 2.0)) / 2 / 1.5)
+    assert entry["val_nll wins"] == "1/2" and entry["epochs / DE"] == pytest.approx(0.9)
+    assert overall.loc[0, "worst sampled / members"] == pytest.approx(1.5)  # seeds averaged, worst data set
