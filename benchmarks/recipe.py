@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import tempfile
 import time
@@ -103,6 +104,10 @@ def fit_candidate(net, params: dict, seed: int, memory: str, X, y):
         optimizer["optimizer"] = getattr(torch.optim, optimizer["optimizer"])
     if template_params:
         net = clone(net).set_params(**template_params)
+    per_epoch = params.pop("vertex_decay_per_epoch", None)
+    if per_epoch is not None:  # a decay per epoch at the start lr, whatever the steps per epoch
+        steps = math.ceil(len(X) / net.batch_size)
+        params["vertex_weight_decay"] = per_epoch / ((params.get("vertex_lr") or net.lr) * steps)
     shared = not template_params and not optimizer  # vertex keys do not see study-only settings
     model = ESPROClassifier(net, random_state=seed, memory=memory if shared else None, **params)
     with vertex_optimizer(**optimizer):

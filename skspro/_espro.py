@@ -65,7 +65,10 @@ class ESPROClassifier(BaseSimplexEnsemble):
         are less confident than vertices trained on the training loss alone;
         it is per unit of learning rate, so scale it down for templates with a
         large ``lr`` (with SGD at ``lr=0.1``, ``1.0`` removes a tenth of the
-        weights per step). ``"auto"``: ``1e-3 / lr`` (a shrink of 0.1 % per
+        weights per step; ``lr * vertex_weight_decay >= 1`` is refused). It
+        comes on top of any ``weight_decay`` of the template's optimizer,
+        which vertex training inherits like the rest of the optimizer's
+        settings. ``"auto"``: ``1e-3 / lr`` (a shrink of 0.1 % per
         step at the start learning rate) for fully connected networks (every
         layer that holds parameters is a ``torch.nn.Linear`` or a
         normalisation layer: :class:`skspro.modules.MLP` or your own), ``0``

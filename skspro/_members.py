@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -327,6 +328,21 @@ def train_vertex(
         vertex_net.fit(weighted_inputs(X, sample_weight), y)
     raise_if_interrupted()
     return TrainedVertex(module.new_vertex(), vertex_net.history, start, module.volumes)
+
+
+def _warn_if_shared_initialisation(template: NeuralNet, n_members: int, owner: str) -> None:
+    """Members of a template that holds a module *object* all start from its
+    weights (skorch uses the object as it is): say so, since independent
+    initialisations are what makes an ensemble."""
+    if n_members > 1 and isinstance(template.get_params(deep=False)["module"], torch.nn.Module):
+        warnings.warn(
+            f"{owner}: the template's module is a torch.nn.Module object, so all {n_members} members "
+            "start from its weights and differ only in the order of their minibatches. Pass the module "
+            "class with its arguments as module__<name> (e.g. NeuralNetClassifier(MyNet, module__width=64)) "
+            "for independently initialised members seeded by random_state.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _weight_decay(weight_decay: float) -> list:
@@ -649,6 +665,7 @@ def fit_members(
         probe.initialize()
     check_output_size(probe, X, classes)
     check_copyable(probe)
+    _warn_if_shared_initialisation(template, len(seeds), owner)
     if sample_weight is not None:
         check_sample_weight_support(probe)
     previous = list(previous or [])

@@ -518,9 +518,16 @@ def resolve_vertex_weight_decay(value: float | str, module: torch.nn.Module, lr:
     whose members over-fit, the decay lowered ESPRO's validation NLL on every
     one; on the three CNNs it raised it on every one.
     """
-    if value != "auto":
-        return float(value)
-    return AUTO_DECAY_PER_STEP / lr if is_fully_connected(module) else 0.0
+    decay = (
+        float(value) if value != "auto" else (AUTO_DECAY_PER_STEP / lr if is_fully_connected(module) else 0.0)
+    )
+    if lr * decay >= 1.0:
+        raise ValueError(
+            f"vertex_weight_decay={value!r} with a vertex learning rate of {lr:g} multiplies the vertex "
+            f"by 1 - lr * decay = {1.0 - lr * decay:g} <= 0 at every step; the decay is per unit of learning "
+            "rate (as in torch.optim.AdamW): choose a value below 1 / lr."
+        )
+    return decay
 
 
 class VertexWeightDecay(Callback):

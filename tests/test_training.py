@@ -296,3 +296,34 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_unit_o
     )
     np.testing.assert_array_equal(auto, explicit)
     assert not np.array_equal(auto, off)
+
+
+def test_vertex_weight_decay_that_would_flip_the_vertex_is_refused():
+    from skspro._training import resolve_vertex_weight_decay
+    from skspro.modules import MLP
+
+    assert resolve_vertex_weight_decay(9.0, MLP(4, 3), 0.1) == 9.0
+    with pytest.raises(ValueError, match=r"choose a value below 1 / lr"):
+        resolve_vertex_weight_decay(10.0, MLP(4, 3), 0.1)
+
+
+def test_a_template_holding_a_module_object_warns_that_members_share_their_start():
+    import numpy as np
+    from skorch import NeuralNetClassifier
+
+    from skspro import DeepEnsembleClassifier
+    from skspro.modules import MLP
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)).astype(np.float32), np.tile([0, 1], 20)
+    settings = dict(max_epochs=1, train_split=None, verbose=0, criterion=torch.nn.CrossEntropyLoss)
+    with pytest.warns(UserWarning, match="module is a torch.nn.Module object"):
+        DeepEnsembleClassifier(NeuralNetClassifier(MLP(4, 2), **settings), n_members=2).fit(X, y)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DeepEnsembleClassifier(NeuralNetClassifier(MLP(4, 2), **settings), n_members=1).fit(X, y)
+        DeepEnsembleClassifier(
+            NeuralNetClassifier(MLP, module__input_dim=4, module__n_classes=2, **settings), n_members=2
+        ).fit(X, y)
