@@ -249,9 +249,9 @@ def evaluate(proba: dict, y_val, y_test) -> dict:
     return row
 
 
-def espro_extras(model, X_test, y_test, labels) -> dict:
-    """Mean test NLL of the sampled networks and of the members; vertices kept."""
-    networks = model.predict_proba_networks(X_test)
+def espro_extras(model, networks, X_test, y_test, labels) -> dict:
+    """Mean test NLL of the sampled networks (``networks``: their test probabilities) and of the
+    members; vertices kept."""
     sampled = np.mean([negative_log_likelihood(y_test, p, labels=labels) for p in networks])
     members = np.mean(
         [
@@ -318,8 +318,8 @@ def run_seed(name: str, spec: dict, config: dict, seed: int, quick: dict | None)
             "members": espro.n_members,
             "cost_s": float(espro.fit_time_),
             **epochs_of(espro),
-            **evaluate(estimator_proba(espro, sets), y_val, y_test),
-            **espro_extras(espro, sets["test"], y_test, labels),
+            **evaluate(espro_proba := estimator_proba(espro, sets), y_val, y_test),
+            **espro_extras(espro, espro_proba["test"], sets["test"], y_test, labels),
         }
     )
     if has_early_stopping():
@@ -329,9 +329,10 @@ def run_seed(name: str, spec: dict, config: dict, seed: int, quick: dict | None)
         ):
             model = cls(net, early_stopping=True, random_state=seed, **params).fit(X_fit, y_train)
             row = {**base, "method": label, "members": model.n_members, "cost_s": float(model.fit_time_)}
-            row.update(epochs_of(model), **evaluate(estimator_proba(model, sets), y_val, y_test))
+            proba = estimator_proba(model, sets)
+            row.update(epochs_of(model), **evaluate(proba, y_val, y_test))
             if cls is ESPROClassifier:
-                row.update(espro_extras(model, sets["test"], y_test, labels))
+                row.update(espro_extras(model, proba["test"], sets["test"], y_test, labels))
             rows.append(row)
 
     total_epochs = de_members * net.max_epochs  # the default deep ensemble's epochs

@@ -72,15 +72,17 @@ RECIPES = Path(__file__).resolve().parent / "configs" / "recipe.json"
 METRICS = ("val_nll", "val_ts_nll", "test_nll", "test_ts_nll")
 
 
-def score_model(model, sets: dict, y_val, y_test) -> dict:
-    proba = {key: p.mean(0) for key, p in estimator_proba(model, sets).items()}
+def score_networks(networks: dict, y_val, y_test) -> dict:
+    """Validation and test NLL of the networks' mean, raw and temperature-scaled (fitted on val)."""
+    proba = {key: p.mean(0) for key, p in networks.items()}
     t = temperature(np.log(np.clip(proba["val"], 1e-12, None)), y_val)
+    test = scores(y_test, proba["test"])
     return {
         "val_nll": scores(y_val, proba["val"])["nll"],
         "val_ts_nll": scores(y_val, scaled(proba["val"], t))["nll"],
-        "test_nll": scores(y_test, proba["test"])["nll"],
+        "test_nll": test["nll"],
         "test_ts_nll": scores(y_test, scaled(proba["test"], t))["nll"],
-        "test_error": scores(y_test, proba["test"])["error"],
+        "test_error": test["error"],
     }
 
 
@@ -123,14 +125,16 @@ def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> l
     base = {"dataset": name, "seed": seed}
     de = DeepEnsembleClassifier(net, random_state=seed).fit(X_fit, y_train)
     de_epochs = int(sum(len(m.history) for m in de.estimators_))
-    rows = [{**base, "method": "DE default", "epochs": de_epochs, **score_model(de, sets, y_val, y_test)}]
+    de_scores = score_networks(estimator_proba(de, sets), y_val, y_test)
+    rows = [{**base, "method": "DE default", "epochs": de_epochs, **de_scores}]
     with tempfile.TemporaryDirectory() as memory:
         for label, params in recipes.items():
             started = time.perf_counter()
             model = fit_candidate(net, params, seed, memory, X_fit, y_train)
             member = sum(len(m.history) for m in model.estimators_)
             vertex = sum(len(h) for hs in model.vertex_histories_ for h in hs)
-            extras = espro_extras(model, sets["test"], y_test, labels)
+            networks = estimator_proba(model, sets)
+            extras = espro_extras(model, networks["test"], sets["test"], y_test, labels)
             rows.append(
                 {
                     **base,
@@ -138,7 +142,7 @@ def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> l
                     "epochs": int(member + vertex),
                     "study_s": time.perf_counter() - started,
                     "sampled_over_members": extras["sampled_over_members"],
-                    **score_model(model, sets, y_val, y_test),
+                    **score_networks(networks, y_val, y_test),
                 }
             )
     print(f"{name} seed {seed} done", flush=True)

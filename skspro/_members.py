@@ -27,7 +27,7 @@ from ._devices import resolve_devices
 from ._inputs import check_copyable, check_output_size
 from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
-from ._safety import FiniteLossGuard, raise_if_interrupted
+from ._safety import FiniteLossGuard, caller_stacklevel, raise_if_interrupted
 from ._training import (
     VertexModule,
     VertexNet,
@@ -341,7 +341,7 @@ def _warn_if_shared_initialisation(template: NeuralNet, n_members: int, owner: s
             "class with its arguments as module__<name> (e.g. NeuralNetClassifier(MyNet, module__width=64)) "
             "for independently initialised members seeded by random_state.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=caller_stacklevel(),
         )
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
+import sklearn
 import torch
 from skorch.callbacks import Callback
 
@@ -96,3 +99,16 @@ def atomic_fit(fit: Callable) -> Callable:
             raise
 
     return wrapper
+
+
+_LIBRARY_DIRS = (os.path.dirname(__file__) + os.sep, os.path.dirname(sklearn.__file__) + os.sep)
+
+
+def caller_stacklevel() -> int:
+    """``stacklevel`` for a warning raised by the caller of this function that
+    points at the first frame outside skspro and scikit-learn (the user's
+    call), however deep the estimators' wrappers nest."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -542,14 +542,15 @@ class VertexWeightDecay(Callback):
     Parameters
     ----------
     weight_decay : float
-        The decay per unit of learning rate; ``0`` does nothing.
+        The decay per unit of learning rate (the trainer adds the callback
+        only when it is not ``0``).
     """
 
     def __init__(self, weight_decay: float) -> None:
         self.weight_decay = weight_decay
 
     def on_batch_end(self, net, training=False, **kwargs) -> None:
-        if not training or not self.weight_decay:
+        if not training:
             return
         lr = net.optimizer_.param_groups[0]["lr"]
         with torch.no_grad():

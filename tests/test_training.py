@@ -317,8 +317,9 @@ def test_a_template_holding_a_module_object_warns_that_members_share_their_start
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((40, 4)).astype(np.float32), np.tile([0, 1], 20)
     settings = dict(max_epochs=1, train_split=None, verbose=0, criterion=torch.nn.CrossEntropyLoss)
-    with pytest.warns(UserWarning, match="module is a torch.nn.Module object"):
+    with pytest.warns(UserWarning, match="module is a torch.nn.Module object") as record:
         DeepEnsembleClassifier(NeuralNetClassifier(MLP(4, 2), **settings), n_members=2).fit(X, y)
+    assert record[0].filename == __file__  # it points at the user's call
     import warnings
 
     with warnings.catch_warnings():
