@@ -68,8 +68,10 @@ class ESPROClassifier(BaseSimplexEnsemble):
         weights per step; ``lr * vertex_weight_decay >= 1`` is refused). It
         comes on top of any ``weight_decay`` of the template's optimizer,
         which vertex training inherits like the rest of the optimizer's
-        settings. ``"auto"``: ``1e-3 / lr`` (a shrink of 0.1 % per
-        step at the start learning rate) for fully connected networks (every
+        settings. ``"auto"``: ``0.03 / (lr * steps)``, ``steps`` the
+        training steps per epoch (a shrink of about 3 % per epoch at the start
+        learning rate, on a few hundred rows as on many thousands) for fully
+        connected networks (every
         layer that holds parameters is a ``torch.nn.Linear`` or a
         normalisation layer: :class:`skspro.modules.MLP` or your own), ``0``
         for any other module (convolutions, embeddings, attention, recurrent

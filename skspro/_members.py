@@ -34,6 +34,7 @@ from ._training import (
     VertexWeightDecay,
     cosine_schedule,
     resolve_vertex_weight_decay,
+    steps_per_epoch,
     vertex_start,
 )
 from ._validation import (
@@ -306,7 +307,8 @@ def train_vertex(
     if class_weights is not None:
         kwargs["criterion__weight"] = torch.as_tensor(class_weights)
     lr = spec.vertex_lr if spec.vertex_lr is not None else net.lr
-    weight_decay = resolve_vertex_weight_decay(spec.vertex_weight_decay, net.module_, lr)
+    n_steps = steps_per_epoch(len(y), kwargs.get("iterator_train__batch_size", kwargs.get("batch_size")))
+    weight_decay = resolve_vertex_weight_decay(spec.vertex_weight_decay, net.module_, lr, n_steps)
     vertex_net = VertexNet(
         module=module,
         lr=lr,

@@ -258,13 +258,13 @@ def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members
     assert all(d < p for d, p in zip(norms[1], norms[0], strict=True)), norms
 
 
-def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_unit_of_learning_rate():
+def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_epoch():
     import numpy as np
     from sklearn.datasets import load_wine
     from sklearn.preprocessing import StandardScaler
 
     from skspro import ESPROClassifier, default_estimator
-    from skspro._training import AUTO_DECAY_PER_STEP, resolve_vertex_weight_decay
+    from skspro._training import AUTO_DECAY_PER_EPOCH, resolve_vertex_weight_decay, steps_per_epoch
     from skspro.modules import MLP, SmallCNN
 
     nn = torch.nn
@@ -274,8 +274,10 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_unit_o
         nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3)),
     ]
     for module in fully_connected:
-        assert resolve_vertex_weight_decay("auto", module, 1e-3) == pytest.approx(AUTO_DECAY_PER_STEP / 1e-3)
-        assert resolve_vertex_weight_decay("auto", module, 0.1) == pytest.approx(AUTO_DECAY_PER_STEP / 0.1)
+        for lr, n_steps in [(1e-3, 1), (0.1, 1), (1e-3, 7)]:
+            decay = resolve_vertex_weight_decay("auto", module, lr, n_steps)
+            # an epoch at the start learning rate shrinks the vertex by AUTO_DECAY_PER_EPOCH
+            assert lr * decay * n_steps == pytest.approx(AUTO_DECAY_PER_EPOCH)
     others = [
         SmallCNN(),
         nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(4, 3)),
@@ -283,8 +285,11 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_unit_o
         nn.Sequential(nn.ReLU()),  # no parameters
     ]
     for module in others:
-        assert resolve_vertex_weight_decay("auto", module, 1e-3) == 0.0, module
-    assert resolve_vertex_weight_decay(0.25, SmallCNN(), 1e-3) == 0.25
+        assert resolve_vertex_weight_decay("auto", module, 1e-3, 5) == 0.0, module
+    assert resolve_vertex_weight_decay(0.25, SmallCNN(), 1e-3, 5) == 0.25
+    assert resolve_vertex_weight_decay(0.25, MLP(4, 3), 1e-3, 5) == 0.25  # a number is taken as given
+    cases = [(300, 128), (256, 128), (5, 128), (300, -1), (300, None)]  # -1, None: one batch of all rows
+    assert [steps_per_epoch(n, b) for n, b in cases] == [3, 2, 1, 1, 1]
 
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X).astype(np.float32)
@@ -292,7 +297,11 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_unit_o
     settings = dict(n_members=1, vertex_epochs=2, n_samples=3, random_state=0)
     auto, explicit, off = (
         ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y).predict_proba(X)
-        for wd in ("auto", AUTO_DECAY_PER_STEP / template.lr, 0.0)
+        for wd in (
+            "auto",
+            AUTO_DECAY_PER_EPOCH / (template.lr * steps_per_epoch(len(X), template.batch_size)),
+            0.0,
+        )
     )
     np.testing.assert_array_equal(auto, explicit)
     assert not np.array_equal(auto, off)
