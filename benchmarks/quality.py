@@ -117,7 +117,9 @@ def as_model_input(spec: dict, X: np.ndarray) -> np.ndarray:
 
 
 def shift_sets(spec: dict, shift: dict, X_train: np.ndarray, X_test: np.ndarray, seed: int) -> dict:
-    """Shifted copies of the test split: Gaussian noise, and image corruptions for images."""
+    """Shifted copies of ``X_test`` (the test split here; ``recipe.py`` passes the validation
+    split): Gaussian noise scaled by the training split's feature spread, and image corruptions
+    for images."""
     sets = {}
     sigma = X_train.std(0, keepdims=True)
     rng = np.random.default_rng(seed)

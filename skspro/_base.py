@@ -176,6 +176,8 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         weights = class_weights(self.class_weight, data.classes, data.y)
         owner = type(self).__name__
         template = member_template(self.estimator, data.input_shape, len(data.classes), owner, weights)
+        spec = self._simplex_spec()
+        spec.check(template)
         # The held-out split's seed is drawn after the members': theirs do not depend on it.
         seeds = draw_seeds(self.random_state, self.n_members + bool(self.early_stopping))
         validation = None
@@ -190,7 +192,7 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             data.X,
             data.y,
             data.classes,
-            self._simplex_spec(),
+            spec,
             seeds,
             owner=type(self).__name__,
             n_jobs=self.n_jobs,

@@ -69,7 +69,8 @@ class ESPROClassifier(BaseSimplexEnsemble):
         comes on top of any ``weight_decay`` of the template's optimizer,
         which vertex training inherits like the rest of the optimizer's
         settings. ``"auto"``: ``0.03 / (lr * steps)``, ``steps`` the
-        training steps per epoch (a shrink of about 3 % per epoch at the start
+        training steps per epoch as skorch's training iterator takes them
+        (``batch_size``, ``iterator_train__drop_last`` counted) (a shrink of about 3 % per epoch at the start
         learning rate, on a few hundred rows as on many thousands) for fully
         connected networks (every
         layer that holds parameters is a ``torch.nn.Linear`` or a

@@ -32,9 +32,8 @@ from ._training import (
     VertexModule,
     VertexNet,
     VertexWeightDecay,
+    check_vertex_weight_decay,
     cosine_schedule,
-    resolve_vertex_weight_decay,
-    steps_per_epoch,
     vertex_start,
 )
 from ._validation import (
@@ -87,6 +86,12 @@ class SimplexSpec:
     n_train_samples: int = 1
     train_sampling: str = "split"
     n_samples: int = 1
+
+    def check(self, template: NeuralNet) -> None:
+        """Refuse, before any training, what vertex training would refuse."""
+        if self.n_vertices:
+            lr = self.vertex_lr if self.vertex_lr is not None else template.lr
+            check_vertex_weight_decay(self.vertex_weight_decay, lr)
 
 
 @dataclass(frozen=True)
@@ -307,8 +312,6 @@ def train_vertex(
     if class_weights is not None:
         kwargs["criterion__weight"] = torch.as_tensor(class_weights)
     lr = spec.vertex_lr if spec.vertex_lr is not None else net.lr
-    n_steps = steps_per_epoch(len(y), kwargs.get("iterator_train__batch_size", kwargs.get("batch_size")))
-    weight_decay = resolve_vertex_weight_decay(spec.vertex_weight_decay, net.module_, lr, n_steps)
     vertex_net = VertexNet(
         module=module,
         lr=lr,
@@ -316,7 +319,7 @@ def train_vertex(
         train_split=None,
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
-            *_weight_decay(weight_decay),
+            *_weight_decay(spec.vertex_weight_decay),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
             *_vertex_validation(validation, seed),
@@ -347,8 +350,8 @@ def _warn_if_shared_initialisation(template: NeuralNet, n_members: int, owner: s
         )
 
 
-def _weight_decay(weight_decay: float) -> list:
-    return [("skspro_weight_decay", VertexWeightDecay(weight_decay))] if weight_decay else []
+def _weight_decay(value: float | str) -> list:
+    return [("skspro_weight_decay", VertexWeightDecay(value))] if value != 0 else []
 
 
 def _vertex_validation(validation: Validation | None, seed: int) -> list:

@@ -65,6 +65,17 @@ VERTEX_SETTINGS = (
 _NOT_IN_KEY = ("verbose", "device")
 
 
+def _vertex_setting(spec, name: str):
+    """A vertex setting as it enters the key: ``vertex_weight_decay="auto"`` with the rule
+    it stands for, so that entries trained under another rule of "auto" are not reused."""
+    from . import _training  # looked up at call time, so the key follows the constants
+
+    value = getattr(spec, name)
+    if name == "vertex_weight_decay" and value == "auto":
+        return ("auto", _training.AUTO_DECAY_RULE, _training.AUTO_DECAY_PER_EPOCH)
+    return value
+
+
 # ------------------------------------------------------------------ entries
 def _to_cpu(value):
     if isinstance(value, torch.Tensor):
@@ -134,7 +145,7 @@ class MemberCache:
             device=device_kind(device_of(net)),
             pool=tensors_key(pool.params),
             buffers=tensors_key(buffers),
-            settings={name: fingerprint(getattr(spec, name)) for name in VERTEX_SETTINGS},
+            settings={name: fingerprint(_vertex_setting(spec, name)) for name in VERTEX_SETTINGS},
         )
 
     def _path(self, kind: str, key: str) -> Path:

@@ -496,8 +496,12 @@ class RecordStepTerms(Callback):
 #: The share of the new vertex that ``vertex_weight_decay="auto"`` removes per
 #: epoch at the start learning rate on a fully connected network, whatever the
 #: number of steps per epoch (``benchmarks/results/recipe-mlp3.md``,
-#: ``recipe-mlp4.md``).
+#: ``recipe-mlp4.md``, ``recipe-mlp5.md``).
 AUTO_DECAY_PER_EPOCH = 0.03
+
+#: How ``"auto"`` is computed, with ``AUTO_DECAY_PER_EPOCH`` part of the memory
+#: cache's vertex keys: change it with the rule (e.g. how steps are counted).
+AUTO_DECAY_RULE = "per epoch at the start learning rate, steps counted by the training loader"
 
 _NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 
@@ -511,16 +515,18 @@ def is_fully_connected(module: torch.nn.Module) -> bool:
     )
 
 
-def steps_per_epoch(n_rows: int, batch_size: int | None) -> int:
-    """Training steps in one epoch over ``n_rows`` rows (skorch's
-    ``batch_size``: ``-1`` or ``None`` is one batch of all rows)."""
-    if batch_size is None or batch_size < 1:
-        return 1
-    return max(1, math.ceil(n_rows / batch_size))
+def check_vertex_weight_decay(value: float | str, lr: float) -> None:
+    """Refuse a decay that flips or zeroes the vertex at every step (``"auto"`` never does)."""
+    if value != "auto" and lr * float(value) >= 1.0:
+        raise ValueError(
+            f"vertex_weight_decay={value!r} with a vertex learning rate of {lr:g} multiplies the vertex "
+            f"by 1 - lr * decay = {1.0 - lr * float(value):g} <= 0 at every step; the decay is per unit of "
+            "learning rate (as in torch.optim.AdamW): choose a value below 1 / lr."
+        )
 
 
 def resolve_vertex_weight_decay(
-    value: float | str, module: torch.nn.Module, lr: float, n_steps: int = 1
+    value: float | str, module: torch.nn.Module, lr: float, *, n_steps: int
 ) -> float:
     """The decoupled weight decay that ``vertex_weight_decay=value`` stands for.
 
@@ -532,46 +538,46 @@ def resolve_vertex_weight_decay(
     the suite, whose members over-fit, the decay lowered ESPRO's validation
     NLL on every one; on the three CNNs it raised it on every one.
     """
+    check_vertex_weight_decay(value, lr)
     if value != "auto":
-        decay = float(value)
-    elif is_fully_connected(module):
-        decay = AUTO_DECAY_PER_EPOCH / (lr * n_steps)
-    else:
-        decay = 0.0
-    if lr * decay >= 1.0:
-        raise ValueError(
-            f"vertex_weight_decay={value!r} with a vertex learning rate of {lr:g} multiplies the vertex "
-            f"by 1 - lr * decay = {1.0 - lr * decay:g} <= 0 at every step; the decay is per unit of learning "
-            "rate (as in torch.optim.AdamW): choose a value below 1 / lr."
-        )
-    return decay
+        return float(value)
+    return AUTO_DECAY_PER_EPOCH / (lr * max(1, n_steps)) if is_fully_connected(module) else 0.0
 
 
 class VertexWeightDecay(Callback):
     """Decoupled weight decay of the trained vertex (as in ``torch.optim.AdamW``).
 
     After every training step the vertex is multiplied by
-    ``1 - lr * weight_decay``, ``lr`` being the step's learning rate (so the
+    ``1 - lr * weight_decay_``, ``lr`` being the step's learning rate (so the
     decay follows the schedule). It shrinks the new vertex towards zero, the
     same pull that weight decay puts on a network's weights, whatever the
     optimizer; the frozen vertices are not touched.
 
     Parameters
     ----------
-    weight_decay : float
-        The decay per unit of learning rate (the trainer adds the callback
-        only when it is not ``0``).
+    value : float or "auto"
+        The estimator's ``vertex_weight_decay``, resolved when training
+        begins (:func:`resolve_vertex_weight_decay`) from the network's module
+        and start learning rate and the number of batches skorch's training
+        iterator gives per epoch (``batch_size``, ``iterator_train__*`` such
+        as ``drop_last`` or a sampler, all counted as skorch counts them).
     """
 
-    def __init__(self, weight_decay: float) -> None:
-        self.weight_decay = weight_decay
+    def __init__(self, value: float | str) -> None:
+        self.value = value
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        n_steps = len(net.get_iterator(net.get_dataset(X, y), training=True))
+        self.weight_decay_ = resolve_vertex_weight_decay(
+            self.value, net.module_.base, net.lr, n_steps=n_steps
+        )
 
     def on_batch_end(self, net, training=False, **kwargs) -> None:
-        if not training:
+        if not training or not self.weight_decay_:
             return
         lr = net.optimizer_.param_groups[0]["lr"]
         with torch.no_grad():
-            net.module_.vertex.mul_(1.0 - lr * self.weight_decay)
+            net.module_.vertex.mul_(1.0 - lr * self.weight_decay_)
 
 
 def cosine_schedule(n_epochs: int) -> LRScheduler:

@@ -107,3 +107,61 @@ def test_recipe_study_summary_is_paired_against_the_deep_ensemble():
     assert entry["val_nll d%"] == pytest.approx(100 * ((0.9 - 1.0) + (2.2 - 2.0)) / 2 / 1.5)
     assert entry["val_nll wins"] == "1/2" and entry["epochs / DE"] == pytest.approx(0.9)
     assert overall.loc[0, "worst sampled / members"] == pytest.approx(1.5)  # seeds averaged, worst data set
+
+
+def test_recipe_study_chooses_only_among_candidates_meeting_the_targets_on_validation():
+    recipe = load_script("recipe")
+    rows = []
+    for seed in range(2):
+        base = {"dataset": "d", "seed": seed, "test_error": 0.1, "epochs": 200}
+        rows.append({**base, "method": "DE default", **dict.fromkeys(recipe.METRICS, 1.0)})
+        # "sharp": lowest TS NLL, but its raw validation NLL is 3 % worse than the deep ensemble's
+        sharp = {"val_nll": 1.03, "val_ts_nll": 0.95, "test_nll": 1.0, "test_ts_nll": 1.0}
+        # "drifting": sampled networks 5 % worse than their members on validation
+        drifting = {"val_nll": 0.97, "val_ts_nll": 0.96, "test_nll": 1.0, "test_ts_nll": 1.0}
+        safe = safe_scores = {"val_nll": 0.99, "val_ts_nll": 0.99, "test_nll": 1.0, "test_ts_nll": 1.0}
+        for method, scored, val_ratio in [
+            ("sharp", sharp, 1.0),
+            ("drifting", drifting, 1.05),
+            ("safe", safe, 1.0),
+        ]:
+            extra = {"sampled_over_members": 1.0, "val_sampled_over_members": val_ratio}
+            rows.append({**base, "method": method, **scored, **extra})
+    config = {"seeds": [0, 1], "datasets": {"d": {}}}
+    markdown = recipe.render(config, {}, rows, {})
+    assert "Chosen: `safe`" in markdown
+    rows = [row for row in rows if row["method"] != "safe"]
+    assert "Chosen: `None`" in recipe.render(config, {}, rows, {})
+    # only the TS target, or only the epochs, fails: not eligible either
+    for method, change in [("ts", {"val_ts_nll": 1.02}), ("long", {"epochs": 220})]:
+        candidate = [
+            {**row, **safe_scores, "method": method, **change} for row in rows if row["method"] == "sharp"
+        ]
+        kept = [row for row in rows if row["method"] == "DE default"] + candidate
+        assert "Chosen: `None`" in recipe.render(config, {}, kept, {}), method
+        fixed = [{**row, "method": method} for row in candidate]
+        for row in fixed:
+            row.update(safe_scores, epochs=200)
+        assert f"Chosen: `{method}`" in recipe.render(config, {}, kept[:2] + fixed, {}), method
+
+
+def test_recipe_study_scores_shifted_validation_copies_with_the_clean_temperature():
+    import numpy as np
+
+    recipe = load_script("recipe")
+    y = np.array([0, 1, 0, 1])
+    val = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])  # right on every row: t < 1 sharpens it
+    test = np.array([[0.4, 0.6], [0.3, 0.7], [0.8, 0.2], [0.6, 0.4]])
+    sharp = np.array([[0.99, 0.01], [0.02, 0.98], [0.3, 0.7], [0.45, 0.55]])
+    flat = np.full((4, 2), 0.5)
+    sets = {"val": val, "test": test, "shift/a": sharp, "shift/b": flat}
+    scored = recipe.score_networks({key: p[None] for key, p in sets.items()}, y, y)
+    nll = lambda p: float(-np.log(p[np.arange(4), y]).mean())  # noqa: E731
+    assert scored["val_shift_nll"] == pytest.approx((nll(sharp) + nll(flat)) / 2)
+    assert scored["val_shift_error"] == pytest.approx((0.25 + 0.5) / 2)  # flat ties go to class 0
+    t = recipe.temperature(np.log(val), y)
+    assert t != pytest.approx(recipe.temperature(np.log(sharp), y))  # the test tells them apart
+    expected = (nll(recipe.scaled(sharp, t)) + nll(recipe.scaled(flat, t))) / 2
+    assert scored["val_shift_ts_nll"] == pytest.approx(expected)
+    assert scored["val_shift_ts_nll"] != pytest.approx(scored["val_shift_nll"])
+    assert "val_shift_nll" not in recipe.score_networks({k: sets[k][None] for k in ("val", "test")}, y, y)

@@ -309,6 +309,21 @@ def test_vertex_settings_are_part_of_the_vertex_key(tmp_path, wine, trainings):
     assert trainings == {}
 
 
+def test_the_rule_behind_auto_vertex_decay_is_part_of_the_vertex_key(tmp_path, wine, trainings, monkeypatch):
+    from skspro import _training
+
+    X, y = wine
+    template = tiny_template()  # an MLP: "auto" decays its vertices
+    settings = {**SETTINGS, "vertex_weight_decay": "auto"}
+    ESPROClassifier(template, memory=tmp_path, **settings).fit(X, y)
+    trainings.clear()
+    ESPROClassifier(template, memory=tmp_path, **settings).fit(X, y)
+    assert trainings == {}
+    monkeypatch.setattr(_training, "AUTO_DECAY_PER_EPOCH", 2 * _training.AUTO_DECAY_PER_EPOCH)
+    ESPROClassifier(template, memory=tmp_path, **settings).fit(X, y)
+    assert trainings == {"vertices": 2}
+
+
 def test_fingerprints_tell_code_values_and_containers_apart():
     assert fingerprint(1) != fingerprint(1.0) != fingerprint(True)
     assert fingerprint(0.0) != fingerprint(-0.0)

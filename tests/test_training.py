@@ -223,13 +223,23 @@ def test_weighted_fast_step_trains_the_same_vertex_as_skorchs_own_step(sampling,
 def test_vertex_weight_decay_scales_the_vertex_by_the_steps_learning_rate():
     from types import SimpleNamespace
 
-    from skspro._training import VertexWeightDecay
+    from skspro._training import AUTO_DECAY_PER_EPOCH, VertexWeightDecay
+    from skspro.modules import MLP
 
     vertex = torch.nn.Parameter(torch.tensor([1.0, -2.0, 4.0]))
     net = SimpleNamespace(
-        optimizer_=SimpleNamespace(param_groups=[{"lr": 0.1}]), module_=SimpleNamespace(vertex=vertex)
+        lr=0.1,
+        optimizer_=SimpleNamespace(param_groups=[{"lr": 0.1}]),
+        module_=SimpleNamespace(vertex=vertex, base=MLP(4, 3)),
+        get_dataset=lambda X, y: X,
+        get_iterator=lambda dataset, training: [dataset[i : i + 2] for i in range(0, len(dataset), 2)],
     )
+    auto = VertexWeightDecay("auto")
+    auto.on_train_begin(net, X=list(range(5)), y=None)  # 3 batches of at most 2 rows
+    assert auto.weight_decay_ == pytest.approx(AUTO_DECAY_PER_EPOCH / (0.1 * 3))
     decay = VertexWeightDecay(0.5)
+    decay.on_train_begin(net, X=list(range(5)), y=None)
+    assert decay.weight_decay_ == 0.5
     decay.on_batch_end(net, training=False)  # validation batches leave it alone
     torch.testing.assert_close(vertex.detach(), torch.tensor([1.0, -2.0, 4.0]))
     decay.on_batch_end(net, training=True)
@@ -259,12 +269,7 @@ def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members
 
 
 def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_epoch():
-    import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
-
-    from skspro import ESPROClassifier, default_estimator
-    from skspro._training import AUTO_DECAY_PER_EPOCH, resolve_vertex_weight_decay, steps_per_epoch
+    from skspro._training import AUTO_DECAY_PER_EPOCH, resolve_vertex_weight_decay
     from skspro.modules import MLP, SmallCNN
 
     nn = torch.nn
@@ -275,7 +280,7 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_epoch(
     ]
     for module in fully_connected:
         for lr, n_steps in [(1e-3, 1), (0.1, 1), (1e-3, 7)]:
-            decay = resolve_vertex_weight_decay("auto", module, lr, n_steps)
+            decay = resolve_vertex_weight_decay("auto", module, lr, n_steps=n_steps)
             # an epoch at the start learning rate shrinks the vertex by AUTO_DECAY_PER_EPOCH
             assert lr * decay * n_steps == pytest.approx(AUTO_DECAY_PER_EPOCH)
     others = [
@@ -285,35 +290,64 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_epoch(
         nn.Sequential(nn.ReLU()),  # no parameters
     ]
     for module in others:
-        assert resolve_vertex_weight_decay("auto", module, 1e-3, 5) == 0.0, module
-    assert resolve_vertex_weight_decay(0.25, SmallCNN(), 1e-3, 5) == 0.25
-    assert resolve_vertex_weight_decay(0.25, MLP(4, 3), 1e-3, 5) == 0.25  # a number is taken as given
-    cases = [(300, 128), (256, 128), (5, 128), (300, -1), (300, None)]  # -1, None: one batch of all rows
-    assert [steps_per_epoch(n, b) for n, b in cases] == [3, 2, 1, 1, 1]
+        assert resolve_vertex_weight_decay("auto", module, 1e-3, n_steps=5) == 0.0, module
+    assert resolve_vertex_weight_decay(0.25, SmallCNN(), 1e-3, n_steps=5) == 0.25
+    assert resolve_vertex_weight_decay(0.25, MLP(4, 3), 1e-3, n_steps=5) == 0.25  # a number is taken as given
+
+
+@pytest.mark.parametrize(
+    "loader, n_steps",
+    [
+        ({}, 3),  # 178 rows in batches of 64
+        ({"batch_size": 50}, 4),
+        ({"iterator_train__batch_size": 32}, 6),  # skorch's override of batch_size for training
+        ({"batch_size": 32, "iterator_train__drop_last": True}, 5),  # the last, partial batch dropped
+        ({"batch_size": -1}, 1),
+    ],
+)
+def test_auto_vertex_weight_decay_counts_the_steps_skorch_takes(loader, n_steps):
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from skspro import ESPROClassifier, default_estimator
+    from skspro._training import AUTO_DECAY_PER_EPOCH
 
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X).astype(np.float32)
-    template = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,))
+    template = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,), **loader)
     settings = dict(n_members=1, vertex_epochs=2, n_samples=3, random_state=0)
-    auto, explicit, off = (
-        ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y).predict_proba(X)
-        for wd in (
-            "auto",
-            AUTO_DECAY_PER_EPOCH / (template.lr * steps_per_epoch(len(X), template.batch_size)),
-            0.0,
-        )
-    )
+    fits = [
+        ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y)
+        for wd in ("auto", AUTO_DECAY_PER_EPOCH / (template.lr * n_steps), 0.0)
+    ]
+    assert len(fits[0].vertex_histories_[0][0][0]["batches"]) == n_steps  # what skorch took
+    auto, explicit, off = (model.predict_proba(X) for model in fits)
     np.testing.assert_array_equal(auto, explicit)
     assert not np.array_equal(auto, off)
 
 
-def test_vertex_weight_decay_that_would_flip_the_vertex_is_refused():
-    from skspro._training import resolve_vertex_weight_decay
+def test_vertex_weight_decay_that_would_flip_the_vertex_is_refused_before_training(monkeypatch):
+    import numpy as np
+
+    from skspro import ESPROClassifier, _base, default_estimator
+    from skspro._training import check_vertex_weight_decay, resolve_vertex_weight_decay
     from skspro.modules import MLP
 
-    assert resolve_vertex_weight_decay(9.0, MLP(4, 3), 0.1) == 9.0
+    check_vertex_weight_decay("auto", 10.0)
+    assert resolve_vertex_weight_decay(9.0, MLP(4, 3), 0.1, n_steps=1) == 9.0
     with pytest.raises(ValueError, match=r"choose a value below 1 / lr"):
-        resolve_vertex_weight_decay(10.0, MLP(4, 3), 0.1)
+        resolve_vertex_weight_decay(10.0, MLP(4, 3), 0.1, n_steps=1)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("members were trained before the settings were checked")
+
+    monkeypatch.setattr(_base, "fit_members", no_training)
+    X, y = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32), np.arange(20) % 2
+    template = default_estimator().set_params(lr=0.01)
+    for params in ({"vertex_weight_decay": 100.0}, {"vertex_weight_decay": 10.0, "vertex_lr": 0.1}):
+        with pytest.raises(ValueError, match=r"vertex_weight_decay=.* choose a value below 1 / lr"):
+            ESPROClassifier(template, n_members=1, **params).fit(X, y)
 
 
 def test_a_template_holding_a_module_object_warns_that_members_share_their_start():
