@@ -68,11 +68,13 @@ class ESPROClassifier(BaseSimplexEnsemble):
         weights per step; ``lr * vertex_weight_decay >= 1`` is refused). It
         comes on top of any ``weight_decay`` of the template's optimizer,
         which vertex training inherits like the rest of the optimizer's
-        settings. ``"auto"``: ``0.03 / (lr * steps)``, ``steps`` the
-        training steps per epoch as skorch's training iterator takes them
-        (``batch_size``, ``iterator_train__drop_last`` counted) (a shrink of about 3 % per epoch at the start
-        learning rate, on a few hundred rows as on many thousands) for fully
-        connected networks (every
+        settings. ``"auto"``: ``0.03 / (lr * steps)``, ``lr`` the
+        template's (the members') learning rate and ``steps`` the training
+        steps per epoch as skorch's training iterator takes them
+        (``batch_size``, ``iterator_train__drop_last`` counted): a shrink of
+        about 3 % per epoch when the vertex trains at the members' rate, on a
+        few hundred rows as on many thousands, and proportionally less with a
+        smaller ``vertex_lr``; for fully connected networks (every
         layer that holds parameters is a ``torch.nn.Linear`` or a
         normalisation layer: :class:`skspro.modules.MLP` or your own), ``0``
         for any other module (convolutions, embeddings, attention, recurrent

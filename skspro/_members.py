@@ -319,7 +319,7 @@ def train_vertex(
         train_split=None,
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
-            *_weight_decay(spec.vertex_weight_decay),
+            *_weight_decay(spec.vertex_weight_decay, net.lr),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
             *_vertex_validation(validation, seed),
@@ -350,8 +350,8 @@ def _warn_if_shared_initialisation(template: NeuralNet, n_members: int, owner: s
         )
 
 
-def _weight_decay(value: float | str) -> list:
-    return [("skspro_weight_decay", VertexWeightDecay(value))] if value != 0 else []
+def _weight_decay(value: float | str, member_lr: float) -> list:
+    return [("skspro_weight_decay", VertexWeightDecay(value, member_lr))] if value != 0 else []
 
 
 def _vertex_validation(validation: Validation | None, seed: int) -> list:

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, LRScheduler, PassthroughScoring
-from skorch.dataset import unpack_data
+from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from torch.func import functional_call
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from ._weights import RowWeightsMixin, row_weights, split_inputs, weighted_inputs
 from .simplex import (
@@ -384,6 +385,28 @@ class VertexModule(torch.nn.Module):
         return {name: t.clone() for name, t in self.unflatten(self.vertex.detach()).items()}
 
 
+class _Rows(torch.utils.data.Dataset):
+    """Rows of arrays (``X`` an array or a dict of arrays, ``y`` an array),
+    indexed by a whole minibatch at once."""
+
+    def __init__(self, X, y) -> None:
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        X = {key: value[rows] for key, value in self.X.items()} if isinstance(self.X, dict) else self.X[rows]
+        return X, self.y[rows]
+
+
+def _plain_arrays(dataset) -> bool:
+    X = dataset.X
+    arrays = list(X.values()) if isinstance(X, dict) else [X]
+    return isinstance(dataset.y, np.ndarray) and all(isinstance(a, np.ndarray) for a in arrays)
+
+
 class VertexNet(RowWeightsMixin, NeuralNetClassifier):
     """A ``NeuralNetClassifier`` training a :class:`VertexModule`.
 
@@ -415,6 +438,34 @@ class VertexNet(RowWeightsMixin, NeuralNetClassifier):
         self.reg = reg
         self.reg_scale = reg_scale
         self.fast = fast
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator, except that a plain training loader fetches
+        whole minibatches instead of one row at a time.
+
+        With skorch's ``Dataset`` and a ``DataLoader`` configured by
+        ``batch_size``, ``shuffle`` and ``drop_last`` only, the batches are
+        those of the per-row loader (the same sampler drawing from the same
+        random stream, each minibatch indexed at once), so training is
+        bit-identical; per-row fetching was a fifth of a small MLP's vertex
+        epoch. Anything else (a sampler, workers, a collate function, another
+        dataset) goes through skorch unchanged.
+        """
+        kwargs = self.get_params_for("iterator_train") if training else {}
+        plain = (
+            training
+            and type(dataset) is Dataset
+            and self.iterator_train is DataLoader
+            and set(kwargs) <= {"batch_size", "shuffle", "drop_last"}
+            and _plain_arrays(dataset)
+        )
+        if not plain:
+            return super().get_iterator(dataset, training=training)
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        order = RandomSampler(dataset) if kwargs.get("shuffle", False) else SequentialSampler(dataset)
+        batches = BatchSampler(order, batch_size, kwargs.get("drop_last", False))
+        return DataLoader(_Rows(dataset.X, dataset.y), batch_size=None, sampler=batches)
 
     def get_default_callbacks(self):
         callbacks = list(super().get_default_callbacks())
@@ -501,7 +552,7 @@ AUTO_DECAY_PER_EPOCH = 0.03
 
 #: How ``"auto"`` is computed, with ``AUTO_DECAY_PER_EPOCH`` part of the memory
 #: cache's vertex keys: change it with the rule (e.g. how steps are counted).
-AUTO_DECAY_RULE = "per epoch at the start learning rate, steps counted by the training loader"
+AUTO_DECAY_RULE = "per epoch at the members' start learning rate, steps counted by the training loader"
 
 _NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
 
@@ -516,7 +567,8 @@ def is_fully_connected(module: torch.nn.Module) -> bool:
 
 
 def check_vertex_weight_decay(value: float | str, lr: float) -> None:
-    """Refuse a decay that flips or zeroes the vertex at every step (``"auto"`` never does)."""
+    """Refuse a decay that flips or zeroes the vertex at every step (checked before any
+    training; ``"auto"`` never does)."""
     if value != "auto" and lr * float(value) >= 1.0:
         raise ValueError(
             f"vertex_weight_decay={value!r} with a vertex learning rate of {lr:g} multiplies the vertex "
@@ -526,22 +578,31 @@ def check_vertex_weight_decay(value: float | str, lr: float) -> None:
 
 
 def resolve_vertex_weight_decay(
-    value: float | str, module: torch.nn.Module, lr: float, *, n_steps: int
+    value: float | str, module: torch.nn.Module, lr: float, *, n_steps: int, member_lr: float | None = None
 ) -> float:
     """The decoupled weight decay that ``vertex_weight_decay=value`` stands for.
 
-    ``"auto"``: ``AUTO_DECAY_PER_EPOCH / (lr * n_steps)`` for a fully connected
-    ``module`` (:func:`is_fully_connected`), ``n_steps`` being the training
-    steps per epoch, so that an epoch at the start learning rate shrinks the
-    vertex by about 3 %, on 300 rows as on 30 000; else ``0``. The split is
-    measured (``benchmarks/results/recipe-*.md``): on the five MLP tasks of
-    the suite, whose members over-fit, the decay lowered ESPRO's validation
-    NLL on every one; on the three CNNs it raised it on every one.
+    ``"auto"``: ``AUTO_DECAY_PER_EPOCH / (member_lr * n_steps)`` for a fully
+    connected ``module`` (:func:`is_fully_connected`), ``n_steps`` being the
+    training steps per epoch and ``member_lr`` the members' learning rate
+    (default ``lr``): at the members' learning rate an epoch shrinks the
+    vertex by about 3 %, on 300 rows as on 30 000, and a smaller vertex
+    learning rate decays it proportionally less, as with AdamW; one step never
+    removes more than 3 % (a vertex learning rate above ``n_steps`` times the
+    members'). Else ``0``.
+    The split is measured (``benchmarks/results/recipe-*.md``): on the five
+    MLP tasks of the suite, whose members over-fit, the decay lowered ESPRO's
+    validation NLL on every one; on the three CNNs it raised it on every one.
     """
-    check_vertex_weight_decay(value, lr)
     if value != "auto":
-        return float(value)
-    return AUTO_DECAY_PER_EPOCH / (lr * max(1, n_steps)) if is_fully_connected(module) else 0.0
+        decay = float(value)
+    elif is_fully_connected(module):
+        per_epoch = AUTO_DECAY_PER_EPOCH / ((member_lr or lr) * max(1, n_steps))
+        decay = min(per_epoch, AUTO_DECAY_PER_EPOCH / lr)  # never more than 3 % in one step
+    else:
+        decay = 0.0
+    check_vertex_weight_decay(value, lr)
+    return decay
 
 
 class VertexWeightDecay(Callback):
@@ -561,15 +622,19 @@ class VertexWeightDecay(Callback):
         and start learning rate and the number of batches skorch's training
         iterator gives per epoch (``batch_size``, ``iterator_train__*`` such
         as ``drop_last`` or a sampler, all counted as skorch counts them).
+    member_lr : float, optional
+        The members' learning rate, which ``"auto"`` is calibrated to
+        (default: the vertex's).
     """
 
-    def __init__(self, value: float | str) -> None:
+    def __init__(self, value: float | str, member_lr: float | None = None) -> None:
         self.value = value
+        self.member_lr = member_lr
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
         n_steps = len(net.get_iterator(net.get_dataset(X, y), training=True))
         self.weight_decay_ = resolve_vertex_weight_decay(
-            self.value, net.module_.base, net.lr, n_steps=n_steps
+            self.value, net.module_.base, net.lr, n_steps=n_steps, member_lr=self.member_lr
         )
 
     def on_batch_end(self, net, training=False, **kwargs) -> None:

@@ -1,10 +1,11 @@
-"""Predictions are bit-identical to the stored ones of the release (CPU, same seeds).
+"""Predictions are bit-identical to the stored ones of the release (CPU, same seeds, same kernels).
 
 ``tests/data/make_prediction_fixture.py`` fitted small models of the three
 estimators, stored their predictions and saved them with :func:`skspro.save`.
 Refitting the same models with the current code, and loading the stored
-files, must give the same numbers to the last bit: refactors of fitting,
-prediction and the file format may not change results.
+files, must give the same numbers to the last bit on a CPU with the SIMD kernels
+the fixture was written on (``AVX512``; elsewhere to within 1e-5): refactors
+of fitting, prediction and the file format may not change results.
 """
 
 import importlib.util
@@ -45,8 +46,13 @@ def arrays():
 def _assert_same(model, name, arrays, stored):
     got = FIXTURE.predictions(model, FIXTURE.inputs(name, arrays))
     assert set(got) == {key.split("/", 1)[1] for key in stored if key.startswith(f"{name}/")}
+    same_kernels = str(stored["cpu_capability"]) == FIXTURE.cpu_capability()
     for key, value in got.items():
-        np.testing.assert_array_equal(value, stored[f"{name}/{key}"], err_msg=f"{name}: {key}")
+        expected = stored[f"{name}/{key}"]
+        if same_kernels:  # the kernels the fixture was written on: to the last bit
+            np.testing.assert_array_equal(value, expected, err_msg=f"{name}: {key}")
+        else:  # other SIMD kernels round float32 sums differently (measured: up to 1.2e-6 after a refit)
+            np.testing.assert_allclose(value, expected, rtol=0, atol=1e-5, err_msg=f"{name}: {key}")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -283,6 +283,13 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_epoch(
             decay = resolve_vertex_weight_decay("auto", module, lr, n_steps=n_steps)
             # an epoch at the start learning rate shrinks the vertex by AUTO_DECAY_PER_EPOCH
             assert lr * decay * n_steps == pytest.approx(AUTO_DECAY_PER_EPOCH)
+        # calibrated to the members' learning rate: a vertex trained at a quarter of it
+        # decays a quarter as much per epoch, as AdamW would
+        decay = resolve_vertex_weight_decay("auto", module, 2.5e-4, n_steps=4, member_lr=1e-3)
+        assert 2.5e-4 * decay * 4 == pytest.approx(AUTO_DECAY_PER_EPOCH / 4)
+        # a vertex rate far above the members' never removes more than 3 % in one step
+        decay = resolve_vertex_weight_decay("auto", module, 1e14, n_steps=4, member_lr=1e-3)
+        assert 1e14 * decay == pytest.approx(AUTO_DECAY_PER_EPOCH)
     others = [
         SmallCNN(),
         nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(4, 3)),
@@ -371,3 +378,32 @@ def test_a_template_holding_a_module_object_warns_that_members_share_their_start
         DeepEnsembleClassifier(
             NeuralNetClassifier(MLP, module__input_dim=4, module__n_classes=2, **settings), n_members=2
         ).fit(X, y)
+
+
+class _PerRowLoader(torch.utils.data.DataLoader):
+    """A DataLoader that VertexNet does not recognise as plain: skorch's own per-row path."""
+
+
+@pytest.mark.parametrize("loader", [{}, {"iterator_train__drop_last": True, "batch_size": 32}])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_vertex_training_fetches_whole_minibatches_with_the_same_results(loader, weighted):
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from skspro import ESPROClassifier, default_estimator
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    settings = dict(n_members=1, vertex_epochs=3, n_samples=3, random_state=0)
+    fits = []
+    for iterator in (torch.utils.data.DataLoader, _PerRowLoader):
+        template = default_estimator().set_params(
+            max_epochs=2, module__hidden_units=(8,), iterator_train=iterator, **loader
+        )
+        fits.append(ESPROClassifier(template, **settings).fit(X, y, sample_weight=weights))
+    batched, per_row = fits
+    np.testing.assert_array_equal(batched.predict_proba(X), per_row.predict_proba(X))
+    history = [h[0]["batches"] for h in (batched.vertex_histories_[0][0], per_row.vertex_histories_[0][0])]
+    assert [b["train_batch_size"] for b in history[0]] == [b["train_batch_size"] for b in history[1]]
