@@ -74,7 +74,8 @@ class ESPROClassifier(BaseSimplexEnsemble):
         (``batch_size``, ``iterator_train__drop_last`` counted): a shrink of
         about 3 % per epoch when the vertex trains at the members' rate, on a
         few hundred rows as on many thousands, and proportionally less with a
-        smaller ``vertex_lr``; for fully connected networks (every
+        smaller ``vertex_lr`` (never more than 3 % in one step, which binds only
+        for a ``vertex_lr`` above ``steps`` times the members'); for fully connected networks (every
         layer that holds parameters is a ``torch.nn.Linear`` or a
         normalisation layer: :class:`skspro.modules.MLP` or your own), ``0``
         for any other module (convolutions, embeddings, attention, recurrent
@@ -82,8 +83,9 @@ class ESPROClassifier(BaseSimplexEnsemble):
         (``benchmarks/results/recipe-*.md``): on the five MLP tasks of the
         suite, where the members over-fit and vertex training made the
         sampled networks over-confident, the decay lowered ESPRO's NLL on
-        every one; on the three CNNs, whose members are not over-confident,
-        it raised it on every one. Set a number to choose.
+        every one (per step and per epoch); on the three CNNs, whose members
+        are not over-confident, it raised it on every one (measured with a
+        decay of 1.0 per unit of learning rate). Set a number to choose.
     n_train_samples : int, default=1
         Networks sampled from the simplex per training step. With one, a
         vertex step costs about one step of the member (1.1-1.4x measured on

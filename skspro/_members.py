@@ -90,7 +90,7 @@ class SimplexSpec:
     def check(self, template: NeuralNet) -> None:
         """Refuse, before any training, what vertex training would refuse."""
         if self.n_vertices:
-            lr = self.vertex_lr if self.vertex_lr is not None else template.lr
+            lr = self.vertex_lr if self.vertex_lr is not None else template_lr(template)
             check_vertex_weight_decay(self.vertex_weight_decay, lr)
 
 
@@ -200,6 +200,12 @@ def vertex_seed(vertices_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([vertices_seed, index]).generate_state(1)[0])
 
 
+def template_lr(net: NeuralNet) -> float:
+    """The learning rate the template's optimizer runs at (skorch's
+    ``optimizer__lr`` overrides ``lr``)."""
+    return net.get_params(deep=False).get("optimizer__lr", net.lr)
+
+
 def _vertex_net_kwargs(net: NeuralNet) -> dict:
     params = net.get_params(deep=False)
     kwargs = {
@@ -207,7 +213,9 @@ def _vertex_net_kwargs(net: NeuralNet) -> dict:
         for key, value in params.items()
         if key in _INHERITED_EXACT or key.split("__")[0] in _INHERITED
     }
-    kwargs.setdefault("iterator_train__shuffle", True)
+    kwargs.pop("optimizer__lr", None)  # the vertex's rate is its own ``lr``
+    if not {"iterator_train__sampler", "iterator_train__batch_sampler"} & set(kwargs):
+        kwargs.setdefault("iterator_train__shuffle", True)  # a sampler excludes shuffle
     return kwargs
 
 
@@ -311,7 +319,7 @@ def train_vertex(
     kwargs = _vertex_net_kwargs(net)
     if class_weights is not None:
         kwargs["criterion__weight"] = torch.as_tensor(class_weights)
-    lr = spec.vertex_lr if spec.vertex_lr is not None else net.lr
+    lr = spec.vertex_lr if spec.vertex_lr is not None else template_lr(net)
     vertex_net = VertexNet(
         module=module,
         lr=lr,
@@ -319,7 +327,7 @@ def train_vertex(
         train_split=None,
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
-            *_weight_decay(spec.vertex_weight_decay, net.lr),
+            *_weight_decay(spec.vertex_weight_decay, template_lr(net)),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
             *_vertex_validation(validation, seed),

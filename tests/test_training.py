@@ -407,3 +407,60 @@ def test_vertex_training_fetches_whole_minibatches_with_the_same_results(loader,
     np.testing.assert_array_equal(batched.predict_proba(X), per_row.predict_proba(X))
     history = [h[0]["batches"] for h in (batched.vertex_histories_[0][0], per_row.vertex_histories_[0][0])]
     assert [b["train_batch_size"] for b in history[0]] == [b["train_batch_size"] for b in history[1]]
+
+
+def test_a_template_setting_optimizer__lr_trains_vertices_at_vertex_lr_and_calibrates_auto_to_it():
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from skspro import ESPROClassifier, default_estimator
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    # skorch's optimizer__lr overrides lr: the members train at 1e-2
+    template = default_estimator().set_params(
+        max_epochs=2, module__hidden_units=(8,), lr=1e-3, optimizer__lr=1e-2
+    )
+    settings = dict(n_members=1, vertex_epochs=2, n_samples=3, random_state=0)
+    own = ESPROClassifier(template, vertex_lr=1e-4, vertex_weight_decay=0.0, **settings).fit(X, y)
+    assert own.vertex_histories_[0][0][0]["event_lr"] == pytest.approx(1e-4)
+    inherited = ESPROClassifier(template, vertex_weight_decay=0.0, **settings).fit(X, y)
+    assert inherited.vertex_histories_[0][0][0]["event_lr"] == pytest.approx(1e-2)
+    # "auto" and the refusal use the rate the members really trained at
+    auto, explicit = (
+        ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y).predict_proba(X)
+        for wd in ("auto", 0.03 / (1e-2 * 3))  # 178 rows in batches of 64: 3 steps
+    )
+    np.testing.assert_array_equal(auto, explicit)
+    with pytest.raises(ValueError, match="choose a value below 1 / lr"):
+        ESPROClassifier(template, vertex_weight_decay=150.0, **settings).fit(X, y)
+
+
+def test_a_template_with_a_sampler_grows_its_vertices():
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+    from skorch import NeuralNetClassifier
+
+    from skspro import ESPROClassifier
+    from skspro.modules import MLP
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    sampler = torch.utils.data.WeightedRandomSampler(
+        np.ones(len(y)), num_samples=len(y), generator=torch.Generator().manual_seed(0)
+    )
+    template = NeuralNetClassifier(  # no shuffle setting: a sampler excludes it
+        MLP,
+        module__input_dim=13,
+        module__n_classes=3,
+        module__hidden_units=(8,),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        max_epochs=2,
+        train_split=None,
+        iterator_train__sampler=sampler,
+    )
+    model = ESPROClassifier(template, n_members=1, vertex_epochs=2, n_samples=3, random_state=0).fit(X, y)
+    assert len(model.vertex_histories_[0][0]) == 2 and np.isfinite(model.predict_proba(X)).all()
