@@ -31,9 +31,9 @@ each results file lists its candidates verbatim. The runs behind the default
   estimator's own ``vertex_weight_decay``;
 * ``results/recipe-mlp3.md``, ``recipe-mlp4.md``, ``recipe-mlp5.md``: the
   five MLP tasks; the decay per epoch (``vertex_decay_per_epoch``, a
-  study-only setting turned into ``vertex_weight_decay`` for the data set's
-  steps per epoch) at 2-5 %, with the sampled networks over their members
-  on the validation split.
+  study-only setting: ``vertex_weight_decay="auto"`` with another share per
+  epoch, :func:`auto_decay_per_epoch`) at 2-5 %, with the sampled networks
+  over their members on the validation split.
 
 4 members x 1 vertex won on every family; vertex weight decay won on every
 MLP task and lost on every CNN, hence ``vertex_weight_decay="auto"``
@@ -78,7 +78,7 @@ from defaults import CONFIG, espro_extras, estimator_proba, run_suite, template 
 from quality import as_model_input as model_input  # noqa: E402
 from quality import load, scaled, scores, shift_sets, temperature  # noqa: E402
 
-from skspro import DeepEnsembleClassifier, ESPROClassifier, _members  # noqa: E402
+from skspro import DeepEnsembleClassifier, ESPROClassifier, _members, _training  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent / "configs" / "recipe.json"
 METRICS = ("val_nll", "val_ts_nll", "test_nll", "test_ts_nll")
@@ -137,14 +137,25 @@ def fit_candidate(net, params: dict, seed: int, memory: str, X, y):
     if template_params:
         net = clone(net).set_params(**template_params)
     per_epoch = params.pop("vertex_decay_per_epoch", None)
-    if per_epoch is not None:  # a decay per epoch at the start lr, steps counted as skorch takes them
-        steps = len(net.get_iterator(net.get_dataset(X, y), training=True))
-        lr = params["vertex_lr"] if params.get("vertex_lr") is not None else net.lr
-        params["vertex_weight_decay"] = per_epoch / (lr * steps)
+    if per_epoch is not None:  # the estimator's own "auto" rule at another share per epoch
+        params["vertex_weight_decay"] = "auto"
     shared = not template_params and not optimizer  # vertex keys do not see study-only settings
     model = ESPROClassifier(net, random_state=seed, memory=memory if shared else None, **params)
-    with vertex_optimizer(**optimizer):
+    with vertex_optimizer(**optimizer), auto_decay_per_epoch(per_epoch):
         return model.fit(X, y)
+
+
+@contextlib.contextmanager
+def auto_decay_per_epoch(share: float | None):
+    """Study-only: ``vertex_weight_decay="auto"`` removing ``share`` of the vertex per epoch
+    (its memory key holds the share, so cached vertices are not mixed up)."""
+    original = _training.AUTO_DECAY_PER_EPOCH
+    if share is not None:
+        _training.AUTO_DECAY_PER_EPOCH = share
+    try:
+        yield
+    finally:
+        _training.AUTO_DECAY_PER_EPOCH = original
 
 
 #: Issue 11's targets, applied to the validation split to choose a recipe.

@@ -319,7 +319,8 @@ def train_vertex(
     kwargs = _vertex_net_kwargs(net)
     if class_weights is not None:
         kwargs["criterion__weight"] = torch.as_tensor(class_weights)
-    lr = spec.vertex_lr if spec.vertex_lr is not None else template_lr(net)
+    member_lr = template_lr(net)
+    lr = spec.vertex_lr if spec.vertex_lr is not None else member_lr
     vertex_net = VertexNet(
         module=module,
         lr=lr,
@@ -327,7 +328,7 @@ def train_vertex(
         train_split=None,
         callbacks=[
             ("lr_scheduler", cosine_schedule(spec.vertex_epochs)),
-            *_weight_decay(spec.vertex_weight_decay, template_lr(net)),
+            *_weight_decay(spec.vertex_weight_decay, member_lr),
             ("skspro_finite_loss", FiniteLossGuard(where)),
             *epoch_progress_callbacks(verbose, where),
             *_vertex_validation(validation, seed),

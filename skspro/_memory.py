@@ -31,6 +31,7 @@ import torch
 from sklearn.utils.validation import check_memory
 from skorch.history import History
 
+from . import _training
 from ._file_checks import check_archive, check_tensors, module_shapes
 from ._fingerprint import (
     Uncacheable,
@@ -68,10 +69,9 @@ _NOT_IN_KEY = ("verbose", "device")
 def _vertex_setting(spec, name: str):
     """A vertex setting as it enters the key: ``vertex_weight_decay="auto"`` with the rule
     it stands for, so that entries trained under another rule of "auto" are not reused."""
-    from . import _training  # looked up at call time, so the key follows the constants
-
     value = getattr(spec, name)
     if name == "vertex_weight_decay" and value == "auto":
+        # looked up at call time, so the key follows the module's constants
         return ("auto", _training.AUTO_DECAY_RULE, _training.AUTO_DECAY_PER_EPOCH)
     return value
 

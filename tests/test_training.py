@@ -10,6 +10,16 @@ from skspro.modules import MLP
 from skspro.simplex import StackedVertices, log_volume, make_generator, module_buffers
 
 
+@pytest.fixture(scope="module")
+def wine():
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
 def _vertex_module(sampling, n_train_samples=3, seed=0):
     torch.manual_seed(seed)
     base = MLP(5, 4, hidden_units=(7,))
@@ -249,15 +259,11 @@ def test_vertex_weight_decay_scales_the_vertex_by_the_steps_learning_rate():
     torch.testing.assert_close(vertex.detach(), torch.tensor([1.0, -2.0, 4.0]) * 0.95 * 0.99)
 
 
-def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members():
-    import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
+def test_vertex_weight_decay_shrinks_the_trained_vertices_and_leaves_the_members(wine):
 
     from skspro import ESPROClassifier, default_estimator
 
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
+    X, y = wine
     template = default_estimator().set_params(max_epochs=3, module__hidden_units=(16,))
     settings = dict(n_members=1, n_vertices=2, vertex_epochs=3, random_state=0)
     fits = [ESPROClassifier(template, vertex_weight_decay=wd, **settings).fit(X, y) for wd in (0.0, 20.0)]
@@ -312,16 +318,13 @@ def test_auto_vertex_weight_decay_is_for_fully_connected_networks_and_per_epoch(
         ({"batch_size": -1}, 1),
     ],
 )
-def test_auto_vertex_weight_decay_counts_the_steps_skorch_takes(loader, n_steps):
+def test_auto_vertex_weight_decay_counts_the_steps_skorch_takes(loader, n_steps, wine):
     import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
 
     from skspro import ESPROClassifier, default_estimator
     from skspro._training import AUTO_DECAY_PER_EPOCH
 
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
+    X, y = wine
     template = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,), **loader)
     settings = dict(n_members=1, vertex_epochs=2, n_samples=3, random_state=0)
     fits = [
@@ -386,15 +389,12 @@ class _PerRowLoader(torch.utils.data.DataLoader):
 
 @pytest.mark.parametrize("loader", [{}, {"iterator_train__drop_last": True, "batch_size": 32}])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_vertex_training_fetches_whole_minibatches_with_the_same_results(loader, weighted):
+def test_vertex_training_fetches_whole_minibatches_with_the_same_results(loader, weighted, wine):
     import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
 
     from skspro import ESPROClassifier, default_estimator
 
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
+    X, y = wine
     weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
     settings = dict(n_members=1, vertex_epochs=3, n_samples=3, random_state=0)
     fits = []
@@ -409,15 +409,12 @@ def test_vertex_training_fetches_whole_minibatches_with_the_same_results(loader,
     assert [b["train_batch_size"] for b in history[0]] == [b["train_batch_size"] for b in history[1]]
 
 
-def test_a_template_setting_optimizer__lr_trains_vertices_at_vertex_lr_and_calibrates_auto_to_it():
+def test_a_template_setting_optimizer__lr_trains_vertices_at_vertex_lr_and_calibrates_auto_to_it(wine):
     import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
 
     from skspro import ESPROClassifier, default_estimator
 
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
+    X, y = wine
     # skorch's optimizer__lr overrides lr: the members train at 1e-2
     template = default_estimator().set_params(
         max_epochs=2, module__hidden_units=(8,), lr=1e-3, optimizer__lr=1e-2
@@ -437,17 +434,14 @@ def test_a_template_setting_optimizer__lr_trains_vertices_at_vertex_lr_and_calib
         ESPROClassifier(template, vertex_weight_decay=150.0, **settings).fit(X, y)
 
 
-def test_a_template_with_a_sampler_grows_its_vertices():
+def test_a_template_with_a_sampler_grows_its_vertices(wine):
     import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
     from skorch import NeuralNetClassifier
 
     from skspro import ESPROClassifier
     from skspro.modules import MLP
 
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X).astype(np.float32)
+    X, y = wine
     sampler = torch.utils.data.WeightedRandomSampler(
         np.ones(len(y)), num_samples=len(y), generator=torch.Generator().manual_seed(0)
     )
