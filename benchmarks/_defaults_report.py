@@ -264,6 +264,41 @@ def shift_checks(df: pd.DataFrame, image_tasks: set) -> tuple[list[dict], dict]:
     return records, failures
 
 
+def simplex_under_shift(df: pd.DataFrame, image_tasks: set) -> list[dict]:
+    """ESPRO under shift next to the deep ensemble of its own members (DE-k,
+    k its members: the same networks without their simplexes) and of one
+    member more: what the simplexes add, against what one more independent
+    member adds (means over seeds; corruptions averaged per severity)."""
+    frame = shift_frame(df[df.dataset.isin(image_tasks)])
+    records = []
+    if frame.empty:
+        return records
+    for dataset, part in frame.groupby("dataset"):
+        k = int(df[(df.dataset == dataset) & (df.method == "ESPRO default")].members.iloc[0])
+        own, more = f"DE-{k}", f"DE-{k + 1}"
+        means = part.groupby(["shift", "severity", "scaling", "metric", "method"]).value.mean()
+        for (shift, severity, scaling, metric), cell in means.groupby(level=[0, 1, 2, 3]):
+            cell = cell.droplevel([0, 1, 2, 3])
+            if not {own, more, "ESPRO default"} <= set(cell.index):
+                continue
+            base = cell[own]
+            records.append(
+                {
+                    "dataset": dataset,
+                    "shift": shift,
+                    "severity": severity,
+                    "scaling": scaling,
+                    "metric": metric,
+                    f"{own} (ESPRO's members)": f"{base:.4g}",
+                    "ESPRO": f"{cell['ESPRO default']:.4g}",
+                    more: f"{cell[more]:.4g}",
+                    "simplexes d%": f"{100 * (cell['ESPRO default'] - base) / base:+.1f}",
+                    "one more member d%": f"{100 * (cell[more] - base) / base:+.1f}",
+                }
+            )
+    return records
+
+
 def verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**FAIL**"
 
@@ -406,6 +441,11 @@ def report(config: dict, rows: list[dict], env: dict) -> str:
         + fmt(baseline_records)
         + "\n## Under shift (ESPRO vs the equal-cost deep ensemble; corruptions averaged per severity)\n\n"
         + fmt(shift_records)
+        + "\n## Under shift: what the simplexes add, against one more member\n\n`simplexes d%`: ESPRO "
+        "against the deep ensemble of its own members (the same networks without their simplexes); `one "
+        "more member d%`: the deep ensemble of one member more against the same; in % of the first "
+        "(means over seeds, image tasks).\n\n"
+        + fmt(simplex_under_shift(df, image_tasks))
         + "\n## Every method (means over seeds)\n\n"
         + fmt(means.to_dict("records"))
     )

@@ -36,7 +36,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         default one vertex of 10 epochs each and the default 40-epoch
         template, four members train for the 200 epochs of
         :class:`DeepEnsembleClassifier`'s five members (a vertex epoch costs
-        1.1-1.4 member epochs, benchmarks/README.md), and predict with
+        1.0-1.5 member epochs, benchmarks/README.md), and predict with
         ``4 * n_samples`` networks. Four members with one vertex each beat
         three members with two vertices on validation data on the suite of
         benchmarks/recipe.py (``benchmarks/results/recipe-*.md``).
@@ -85,10 +85,12 @@ class ESPROClassifier(BaseSimplexEnsemble):
         sampled networks over-confident, the decay lowered ESPRO's NLL on
         every one (per step and per epoch); on the three CNNs, whose members
         are not over-confident, it raised it on every one (measured with a
-        decay of 1.0 per unit of learning rate). Set a number to choose.
+        decay of 1.0 per unit of learning rate). Set a number to choose. The
+        value used is in each vertex's history:
+        ``vertex_histories_[i][j][-1, "vertex_weight_decay"]``.
     n_train_samples : int, default=1
         Networks sampled from the simplex per training step. With one, a
-        vertex step costs about one step of the member (1.1-1.4x measured on
+        vertex step costs about one step of the member (1.0-1.5x measured on
         CPU and GPU); more samples per step gave the same test NLL at equal
         members in the quality benchmark and cost more per step (each sampled
         network is a separate forward and backward pass on its part of the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "FitData",
     "TemplateMixin",
     "check_copyable",
+    "check_training_steps",
     "check_output_size",
     "default_estimator",
     "draw_seeds",
@@ -105,6 +107,17 @@ def _numeric_input():
         raise
 
 
+def _check_one_array(X) -> None:
+    """Refuse a dict of inputs (skorch takes them; skspro's estimators do not)."""
+    if isinstance(X, Mapping):
+        raise TypeError(
+            f"X is a {type(X).__name__} of inputs ({', '.join(map(repr, list(X)[:5]))}); skspro's estimators "
+            "take one array of rows, shaped (n_samples, n_features) or (n_samples, ...). For a module with "
+            "several inputs, pass them as one array (e.g. np.hstack of the flattened inputs) and split "
+            "them in the module's forward."
+        )
+
+
 def _finite_float32(X: np.ndarray) -> tuple[np.ndarray, bool]:
     """``X`` as contiguous float32, and whether it is finite (values beyond
     float32's range become inf in the cast)."""
@@ -140,6 +153,7 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
     """Validate training data as scikit-learn does (``n_features_in_`` and
     ``feature_names_in_`` are set on ``estimator`` by ``validate_data``;
     ``sample_weight`` as in :func:`skspro._weights.validate_sample_weight`)."""
+    _check_one_array(X)
     with _numeric_input():
         X, y = validate_data(
             estimator,
@@ -182,6 +196,7 @@ def validate_predict_data(estimator, X) -> torch.Tensor:
         X32, finite = _finite_float32(X)
         if finite:
             return torch.as_tensor(X32)
+    _check_one_array(X)
     with _numeric_input():
         X = validate_data(estimator, X, reset=False, allow_nd=True, dtype=[np.float64, np.float32])
     if X.shape[1:] != input_shape:
@@ -282,3 +297,22 @@ def check_copyable(net: NeuralNet) -> None:
             "copies it to train vertices and to predict. Keep unpicklable objects (open files, locks, "
             "generators) out of the module's attributes."
         ) from error
+
+
+def check_training_steps(net: NeuralNet, X: np.ndarray, y: np.ndarray) -> None:
+    """Fail before any training if the template's training loader yields no
+    minibatch on these rows (``drop_last`` with a batch larger than the data):
+    skorch would then run every epoch without a step and return the networks
+    untrained. Loaders whose length is unknown are not checked."""
+    try:
+        n_steps = len(net.get_iterator(net.get_dataset(X, y), training=True))
+    except TypeError:  # a sampler without __len__
+        return
+    if n_steps == 0:
+        batch_size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
+        raise ValueError(
+            f"The template's training loader yields no minibatch on the {len(X)} training rows "
+            f"(batch_size={batch_size} with iterator_train__drop_last=True drops them all), so no network "
+            "would be trained. Set a batch_size of at most the number of training rows, or "
+            "iterator_train__drop_last=False."
+        )

@@ -24,7 +24,7 @@ from skorch import NeuralNet
 from skorch.history import History
 
 from ._devices import resolve_devices
-from ._inputs import check_copyable, check_output_size
+from ._inputs import check_copyable, check_output_size, check_training_steps
 from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
 from ._safety import FiniteLossGuard, caller_stacklevel, raise_if_interrupted
@@ -679,6 +679,7 @@ def fit_members(
         probe.initialize()
     check_output_size(probe, X, classes)
     check_copyable(probe)
+    check_training_steps(probe, X, y)
     _warn_if_shared_initialisation(template, len(seeds), owner)
     if sample_weight is not None:
         check_sample_weight_support(probe)

@@ -637,6 +637,10 @@ class VertexWeightDecay(Callback):
             self.value, net.module_.base, net.lr, n_steps=n_steps, member_lr=self.member_lr
         )
 
+    def on_epoch_end(self, net, **kwargs) -> None:
+        # The value "auto" stood for, in the vertex's history (vertex_histories_).
+        net.history.record("vertex_weight_decay", self.weight_decay_)
+
     def on_batch_end(self, net, training=False, **kwargs) -> None:
         if not training or not self.weight_decay_:
             return

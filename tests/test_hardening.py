@@ -68,6 +68,7 @@ BAD_FIT = [
         "X must be numeric.*OneHotEncoder",
     ),
     ("continuous y", lambda X, y: (X, X[:, 0]), ValueError, "Unknown label type"),
+    ("dict of inputs", lambda X, y: ({"x": X}, y), TypeError, "X is a dict of inputs .*one array of rows"),
 ]
 
 
@@ -97,6 +98,8 @@ def test_bad_prediction_data_gets_a_clear_error(wine, estimator_class):
         model.predict(X[0])
     with pytest.raises(ValueError, match="X must be numeric"):
         model.predict(_obj(X))
+    with pytest.raises(TypeError, match="one array of rows"):
+        model.predict_proba({"x": X})
 
 
 @pytest.mark.parametrize(

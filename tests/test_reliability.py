@@ -379,6 +379,10 @@ TEMPLATE_ERRORS = {
         "NeuralNetRegressor",
     ),
     "module that cannot be copied": (module_template(Unpicklable), "cannot be copied"),
+    "drop_last with a batch beyond the rows": (
+        tiny_template(batch_size=500, iterator_train__drop_last=True),
+        r"no minibatch on the 178 training rows \(batch_size=500 .*iterator_train__drop_last=False",
+    ),
 }
 
 
@@ -535,3 +539,11 @@ def test_values_beyond_float32_in_a_list_get_the_same_clear_error(wine, saved):
     X[3][2] = 1e39
     with pytest.raises(ValueError, match=r"beyond float32's range.*row 3"):
         model.predict_proba(X)
+
+
+def test_drop_last_is_checked_against_the_rows_left_for_training_by_early_stopping(wine):
+    X, y = wine  # 178 rows, 18 of them held out by early_stopping
+    template = tiny_template(batch_size=170, iterator_train__drop_last=True)
+    with pytest.raises(ValueError, match="no minibatch on the 160 training rows"):
+        DeepEnsembleClassifier(template, n_members=1, early_stopping=True).fit(X, y)
+    DeepEnsembleClassifier(template, n_members=1).fit(X, y)  # one 170-row step per epoch on all 178

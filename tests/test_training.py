@@ -332,6 +332,11 @@ def test_auto_vertex_weight_decay_counts_the_steps_skorch_takes(loader, n_steps,
         for wd in ("auto", AUTO_DECAY_PER_EPOCH / (template.lr * n_steps), 0.0)
     ]
     assert len(fits[0].vertex_histories_[0][0][0]["batches"]) == n_steps  # what skorch took
+    # the value "auto" stood for is in the vertex's history, every epoch
+    assert (
+        fits[0].vertex_histories_[0][0][:, "vertex_weight_decay"]
+        == [pytest.approx(AUTO_DECAY_PER_EPOCH / (template.lr * n_steps))] * 2
+    )
     auto, explicit, off = (model.predict_proba(X) for model in fits)
     np.testing.assert_array_equal(auto, explicit)
     assert not np.array_equal(auto, off)

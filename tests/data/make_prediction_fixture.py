@@ -5,7 +5,7 @@ It fits small models of the three estimators with fixed seeds, stores their
 predictions (``prediction_fixture.npz``) and saves them with ``skspro.save``
 (``fixture_*.skspro``): the test refits the same models and loads the files
 with the current code and checks the predictions bit for bit on a CPU with
-the kernels it was written on (``cpu_capability``, stored with it), and to
+the kernels it was written on (``cpu_capability``: SIMD capability and CPU vendor, stored with it), and to
 within 1e-5 elsewhere. Regenerate it only on purpose (a change of numerics,
 or to move it to other kernels after checking that the old code gives the new
 file's numbers there), and say so in the commit.
@@ -92,9 +92,25 @@ def predictions(model, xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def cpu_capability() -> str:
-    """The SIMD kernels torch runs on this CPU (e.g. "AVX2", "AVX512"): float results are
-    bit-reproducible only on the same kernels."""
-    return torch.backends.cpu.get_cpu_capability()
+    """The SIMD kernels torch runs on this CPU and the CPU's vendor (e.g. "AVX512 GenuineIntel").
+
+    Float results are bit-reproducible only on the same kernels, and the same
+    capability is not enough: torch's math libraries pick their kernels by vendor
+    too (measured: AVX512 on an AuthenticAMD CPU differs by up to 1e-8 from the
+    fixture written on AVX512, same versions of every library).
+    """
+    return f"{torch.backends.cpu.get_cpu_capability()} {_cpu_vendor()}"
+
+
+def _cpu_vendor() -> str:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: the vendor is unknown, so never "the same kernels"
+        return "unknown"
+    for line in cpuinfo.splitlines():
+        if line.startswith("vendor_id"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def main() -> None:
