@@ -6,7 +6,7 @@ import re
 
 import torch
 
-__all__ = ["resolve_devices"]
+__all__ = ["check_template_device", "resolve_devices"]
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|auto)$")
 
@@ -63,3 +63,17 @@ def resolve_devices(device: str | None, n_jobs: int, n_members: int) -> list[str
     if n_jobs > 1 and n_gpus > 1:
         return [f"cuda:{i % n_gpus}" for i in range(n_members)]
     return ["cuda"] * n_members
+
+
+def check_template_device(template) -> None:
+    """Refuse a template whose own ``device`` is a GPU this machine lacks
+    (used when the estimator's ``device`` is None, so the template's is kept):
+    the same message as for the estimator's ``device``, before any training,
+    instead of torch's assertion from inside the first member."""
+    name = str(getattr(template, "device", None) or "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"The template's device={name!r} asks for a GPU, but torch sees none on this machine "
+            "(torch.cuda.is_available() is False). Set device='cpu' on the template, or pass "
+            "device='auto' to the estimator."
+        )

@@ -23,7 +23,7 @@ from sklearn.base import clone
 from skorch import NeuralNet
 from skorch.history import History
 
-from ._devices import resolve_devices
+from ._devices import check_template_device, resolve_devices
 from ._inputs import check_copyable, check_output_size, check_training_steps
 from ._memory import MemberCache, member_cache
 from ._progress import epoch_progress_callbacks, member_verbose, progress_bar
@@ -674,6 +674,8 @@ def fit_members(
     ``validation``, held-out rows decide how long members and vertices train
     and how far each simplex grows (:mod:`skspro._validation`).
     """
+    if device is None:
+        check_template_device(template)
     probe = clone(template).set_params(device="cpu")
     with seeded_torch(0):
         probe.initialize()

@@ -64,6 +64,19 @@ def test_device_errors_say_what_to_do(monkeypatch, wine):
         DeepEnsembleClassifier(small_template(), n_members=1, device="tpu").fit(X, y)
 
 
+def test_a_template_on_a_gpu_the_machine_lacks_is_refused_before_training(monkeypatch, wine):
+    X, y = wine
+    fake_gpus(monkeypatch, 0)
+    template = small_template().set_params(device="cuda")
+    for model in (DeepEnsembleClassifier(template, n_members=1), ESPROClassifier(template, n_members=1)):
+        with pytest.raises(ValueError, match="template's device='cuda' asks for a GPU"):
+            model.fit(X, y)
+        assert not hasattr(model, "estimators_")
+    # The estimator's own device replaces the template's: no error.
+    fitted = DeepEnsembleClassifier(template, n_members=1, device="cpu", random_state=0).fit(X, y)
+    assert fitted.estimators_[0].device == "cpu"
+
+
 def test_device_setting_reaches_the_members(wine):
     X, y = wine
     model = DeepEnsembleClassifier(small_template(), n_members=2, device="auto", random_state=0).fit(X, y)
