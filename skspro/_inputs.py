@@ -98,7 +98,8 @@ def _numeric_input():
             ) from error
         raise
     except ValueError as error:
-        if "could not convert" in str(error) or "convert string" in str(error):
+        message = str(error)  # numpy's and pandas' wordings (pandas: a str categorical beside other dtypes)
+        if any(part in message for part in ("could not convert", "convert string", "Cannot cast str")):
             raise ValueError(
                 f"X must be numeric, but it has non-numeric values ({error}). Encode string or "
                 "categorical columns first, e.g. with sklearn.preprocessing.OneHotEncoder or "

@@ -67,9 +67,20 @@ BAD_FIT = [
         ValueError,
         "X must be numeric.*OneHotEncoder",
     ),
+    (
+        "bool and str-categorical columns",
+        lambda X, y: (_mixed_frame(X), y),
+        ValueError,
+        "X must be numeric.*OneHotEncoder",
+    ),
     ("continuous y", lambda X, y: (X, X[:, 0]), ValueError, "Unknown label type"),
     ("dict of inputs", lambda X, y: ({"x": X}, y), TypeError, "X is a dict of inputs .*one array of rows"),
 ]
+
+
+def _mixed_frame(X):
+    categories = pd.Categorical(np.where(np.arange(len(X)) % 2, "x", "y"))
+    return pd.DataFrame(X[:, :3], columns=list("abc")).assign(flag=X[:, 3] > 2, kind=categories)
 
 
 def _obj(X):
