@@ -48,17 +48,8 @@ def resolve_devices(device: str | None, n_jobs: int, n_members: int) -> list[str
         device = "cuda" if n_gpus else "cpu"
     if device == "cpu":
         return ["cpu"] * n_members
-    if n_gpus == 0:
-        raise ValueError(
-            f"device={device!r} asks for a GPU, but torch sees none on this machine "
-            f"(torch.cuda.is_available() is False). Use device='auto' or 'cpu'."
-        )
+    _check_gpu(device, n_gpus, whose="", fix="Use device='auto' or 'cpu'.")
     if device != "cuda":
-        index = int(device.split(":")[1])
-        if index >= n_gpus:
-            raise ValueError(
-                f"device={device!r}, but this machine has {n_gpus} GPU(s): cuda:0..cuda:{n_gpus - 1}."
-            )
         return [device] * n_members
     if n_jobs > 1 and n_gpus > 1:
         return [f"cuda:{i % n_gpus}" for i in range(n_members)]
@@ -68,12 +59,24 @@ def resolve_devices(device: str | None, n_jobs: int, n_members: int) -> list[str
 def check_template_device(template) -> None:
     """Refuse a template whose own ``device`` is a GPU this machine lacks
     (used when the estimator's ``device`` is None, so the template's is kept):
-    the same message as for the estimator's ``device``, before any training,
-    instead of torch's assertion from inside the first member."""
+    the checks and messages of the estimator's ``device``, before any
+    training, instead of torch's assertion from inside the first member."""
     name = str(getattr(template, "device", None) or "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if name.startswith("cuda"):
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        fix = "Set device='cpu' on the template, or pass device='auto' to the estimator."
+        _check_gpu(name, n_gpus, whose="The template's ", fix=fix)
+
+
+def _check_gpu(device: str, n_gpus: int, *, whose: str, fix: str) -> None:
+    """Refuse ``"cuda"`` / ``"cuda:N"`` that this machine's ``n_gpus`` cannot serve."""
+    if n_gpus == 0:
         raise ValueError(
-            f"The template's device={name!r} asks for a GPU, but torch sees none on this machine "
-            "(torch.cuda.is_available() is False). Set device='cpu' on the template, or pass "
-            "device='auto' to the estimator."
+            f"{whose}device={device!r} asks for a GPU, but torch sees none on this machine "
+            f"(torch.cuda.is_available() is False). {fix}"
+        )
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= n_gpus:
+        raise ValueError(
+            f"{whose}device={device!r}, but this machine has {n_gpus} GPU(s): cuda:0..cuda:{n_gpus - 1}."
         )

@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
 
+from ._training import training_steps
 from ._weights import check_class_weight_support, validate_sample_weight
 from .modules import MLP
 
@@ -306,7 +307,7 @@ def check_training_steps(net: NeuralNet, X: np.ndarray, y: np.ndarray) -> None:
     skorch would then run every epoch without a step and return the networks
     untrained. Loaders whose length is unknown are not checked."""
     try:
-        n_steps = len(net.get_iterator(net.get_dataset(X, y), training=True))
+        n_steps = training_steps(net, X, y)
     except TypeError:  # a sampler without __len__
         return
     if n_steps == 0:

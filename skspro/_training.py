@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
+from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Callback, LRScheduler, PassthroughScoring
 from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
@@ -605,6 +605,14 @@ def resolve_vertex_weight_decay(
     return decay
 
 
+def training_steps(net: NeuralNet, X, y) -> int:
+    """Training steps per epoch of ``net`` on ``(X, y)``, as skorch counts them:
+    the length of its training iterator (``batch_size``, ``iterator_train__*``
+    such as ``drop_last`` or a sampler). A sampler without ``__len__`` raises
+    ``TypeError``."""
+    return len(net.get_iterator(net.get_dataset(X, y), training=True))
+
+
 class VertexWeightDecay(Callback):
     """Decoupled weight decay of the trained vertex (as in ``torch.optim.AdamW``).
 
@@ -632,9 +640,8 @@ class VertexWeightDecay(Callback):
         self.member_lr = member_lr
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
-        n_steps = len(net.get_iterator(net.get_dataset(X, y), training=True))
         self.weight_decay_ = resolve_vertex_weight_decay(
-            self.value, net.module_.base, net.lr, n_steps=n_steps, member_lr=self.member_lr
+            self.value, net.module_.base, net.lr, n_steps=training_steps(net, X, y), member_lr=self.member_lr
         )
 
     def on_epoch_end(self, net, **kwargs) -> None:
