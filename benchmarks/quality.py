@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.optimize import minimize_scalar
-from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine, make_classification
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -89,6 +89,12 @@ def load(spec: dict, seed: int, split: dict):
         X, y = make_mnist1d(n_samples=spec["n_samples"], random_state=0)
     elif spec["data"] == "breast_cancer":
         X, y = load_breast_cancer(return_X_y=True)
+        if "n_samples" in spec:  # a stratified subset: small data where the members over-fit
+            X, _, y, _ = train_test_split(X, y, train_size=spec["n_samples"], random_state=0, stratify=y)
+    elif spec["data"] == "wine":
+        X, y = load_wine(return_X_y=True)
+    elif spec["data"] == "iris":
+        X, y = load_iris(return_X_y=True)
     elif spec["data"] == "classification":
         params = {k: spec[k] for k in ("n_samples", "n_features", "n_informative", "n_classes", "flip_y")}
         X, y = make_classification(**params, random_state=0)
@@ -101,7 +107,7 @@ def load(spec: dict, seed: int, split: dict):
     X_train, X_val, y_train, y_val = train_test_split(
         X_rest, y_rest, test_size=split["val"] / (1 - split["test"]), random_state=seed, stratify=y_rest
     )
-    if spec["data"] in ("breast_cancer", "classification"):
+    if spec["data"] in ("breast_cancer", "wine", "iris", "classification"):
         scaler = StandardScaler().fit(X_train)
         X_train, X_val, X_test = (scaler.transform(a).astype(np.float32) for a in (X_train, X_val, X_test))
     return X_train, X_val, X_test, y_train, y_val, y_test

@@ -33,7 +33,14 @@ each results file lists its candidates verbatim. The runs behind the default
   five MLP tasks; the decay per epoch (``vertex_decay_per_epoch``, a
   study-only setting: ``vertex_weight_decay="auto"`` with another share per
   epoch, :func:`auto_decay_per_epoch`) at 2-5 %, with the sampled networks
-  over their members on the validation split.
+  over their members on the validation split;
+* ``results/recipe-tiny.md`` (5 seeds): five small tabular sets (wine, iris,
+  300 rows of breast cancer, a 300-row ``make_classification``, breast
+  cancer); the decay per epoch at 0-3 %, ``early_stopping=True``, and the
+  decay chosen by a 3-fold ``GridSearchCV`` (``cv_grid``, members trained
+  once per fold through ``memory=``; its cost in time, ``search time / DE
+  fit``), with the members' training NLL and held-out over training NLL;
+* ``results/recipe-cv.md``: the same search on three larger MLP tasks.
 
 4 members x 1 vertex won on every family; vertex weight decay won on every
 MLP task and lost on every CNN, hence ``vertex_weight_decay="auto"``
@@ -52,6 +59,12 @@ Usage::
     python benchmarks/recipe.py --seeds 3 \
         --datasets breast_cancer_mlp,classification4_mlp,classification10_noisy_mlp,mnist1d_mlp,digits_mlp \
         --candidates 4x1-epoch0.03,4x1-epoch0.04,4x1-epoch0.05 --name recipe-mlp5
+    python benchmarks/recipe.py --seeds 5 \
+        --datasets wine_mlp,iris_mlp,breast_cancer300_mlp,classification300_mlp,breast_cancer_mlp \
+        --candidates chosen,4x1,4x1-epoch0.005,4x1-epoch0.01,4x1-epoch0.02,cv-decay,chosen-es,4x1-es \
+        --name recipe-tiny
+    python benchmarks/recipe.py --seeds 3 --datasets digits_mlp,classification4_mlp,mnist1d_mlp \
+        --candidates chosen,4x1,cv-decay --name recipe-cv
     python benchmarks/recipe.py --render
 
 Results: benchmarks/results/recipe.{json,md}.
@@ -71,6 +84,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, markdown_table, write_results  # noqa: E402
@@ -139,10 +153,18 @@ def fit_candidate(net, params: dict, seed: int, memory: str, X, y):
     per_epoch = params.pop("vertex_decay_per_epoch", None)
     if per_epoch is not None:  # the estimator's own "auto" rule at another share per epoch
         params["vertex_weight_decay"] = "auto"
+    grid = params.pop("cv_grid", None)
     shared = not template_params and not optimizer  # vertex keys do not see study-only settings
     model = ESPROClassifier(net, random_state=seed, memory=memory if shared else None, **params)
     with vertex_optimizer(**optimizer), auto_decay_per_epoch(per_epoch):
-        return model.fit(X, y)
+        if grid is None:
+            return model.fit(X, y)
+        # What a user can do on small data: choose the settings by cross-validated NLL (members
+        # trained once per fold through memory=); the refit model is returned.
+        folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed)
+        with tempfile.TemporaryDirectory() as own:  # its own cache: its time is a user's from scratch
+            search = GridSearchCV(model.set_params(memory=own), grid, cv=folds, scoring="neg_log_loss")
+            return search.fit(X, y).best_estimator_
 
 
 @contextlib.contextmanager
@@ -157,6 +179,19 @@ def auto_decay_per_epoch(share: float | None):
     finally:
         _training.AUTO_DECAY_PER_EPOCH = original
 
+
+#: Folds of the candidates that choose their settings by cross-validation (``cv_grid``).
+CV_FOLDS = 3
+
+#: The column of a cross-validated candidate's fit time (the search and its refit) over the DE's.
+SEARCH_TIME = "search time / DE fit"
+
+#: How the default deep ensemble's members fit, per data set: NLL on their training rows, and
+#: their validation NLL over it (how far they over-fit).
+MEMBER_FIT_COLUMNS = {
+    "members_train_nll": "DE members train NLL",
+    "members_val_over_train": "DE members val / train NLL",
+}
 
 #: Issue 11's targets, applied to the validation split to choose a recipe.
 MAX_WORSE_PERCENT = 1.0
@@ -176,16 +211,35 @@ def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> l
     labels = np.unique(y_train)
     net = template(spec, X_fit.shape[1:], len(labels), None)
     base = {"dataset": name, "seed": seed}
+    started = time.perf_counter()
     de = DeepEnsembleClassifier(net, random_state=seed).fit(X_fit, y_train)
+    de_s = time.perf_counter() - started
     de_epochs = int(sum(len(m.history) for m in de.estimators_))
-    de_scores = score_networks(estimator_proba(de, sets), y_val, y_test)
-    rows = [{**base, "method": "DE default", "epochs": de_epochs, **de_scores}]
+    de_networks = estimator_proba(de, sets)
+    de_scores = score_networks(de_networks, y_val, y_test)
+    # How far the members over-fit: their mean NLL on the validation split over that on the rows they fit.
+    train_nll = np.mean([scores(y_train, p)["nll"] for p in de.predict_proba_networks(X_fit)])
+    gap = np.mean([scores(y_val, p)["nll"] for p in de_networks["val"]]) / train_nll
+    rows = [
+        {
+            **base,
+            "method": "DE default",
+            "epochs": de_epochs,
+            "fit_s": de_s,
+            "members_train_nll": train_nll,
+            "members_val_over_train": gap,
+            **de_scores,
+        }
+    ]
     with tempfile.TemporaryDirectory() as memory:
         for label, params in recipes.items():
             started = time.perf_counter()
             model = fit_candidate(net, params, seed, memory, X_fit, y_train)
+            fit_s = time.perf_counter() - started
             member = sum(len(m.history) for m in model.estimators_)
             vertex = sum(len(h) for hs in model.vertex_histories_ for h in hs)
+            # A search trains more than its refit model holds: its cost is in time only.
+            epochs = np.nan if "cv_grid" in params else int(member + vertex)
             networks = estimator_proba(model, sets)
             extras = espro_extras(model, networks["test"], sets["test"], y_test, labels)
             val_extras = espro_extras(model, networks["val"], sets["val"], y_val, labels)
@@ -193,8 +247,9 @@ def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> l
                 {
                     **base,
                     "method": label,
-                    "epochs": int(member + vertex),
+                    "epochs": epochs,
                     "study_s": time.perf_counter() - started,
+                    **({"search_fit_s": fit_s} if "cv_grid" in params else {}),
                     "sampled_over_members": extras["sampled_over_members"],
                     "val_sampled_over_members": val_extras["sampled_over_members"],
                     **score_networks(networks, y_val, y_test),
@@ -216,9 +271,14 @@ def summary(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             entry[f"{metric} d%"] = 100 * diff.mean() / ref[metric].mean()
             entry[f"{metric} wins"] = f"{int((diff < 0).sum())}/{len(diff)}"
         entry["epochs / DE"] = group.epochs.mean() / ref.epochs.mean()
+        if "search_fit_s" in group and group.search_fit_s.notna().all():  # cross-validated candidates
+            entry[SEARCH_TIME] = group.search_fit_s.mean() / ref.fit_s.mean()
         entry["sampled / members"] = group.sampled_over_members.mean()
         if "val_sampled_over_members" in group:  # recorded since recipe-mlp4
             entry["val sampled / members"] = group.val_sampled_over_members.mean()
+        for column, label in MEMBER_FIT_COLUMNS.items():  # recorded since recipe-tiny / recipe-cv
+            if column in ref and ref[column].notna().all():
+                entry[label] = ref[column].mean()
         per.append(entry)
     per = pd.DataFrame(per)
     overall = (
@@ -232,6 +292,7 @@ def summary(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "test d% mean": ("test_nll d%", "mean"),
                 "test TS d% mean": ("test_ts_nll d%", "mean"),
                 "epochs / DE": ("epochs / DE", "mean"),
+                **({SEARCH_TIME: (SEARCH_TIME, "mean")} if SEARCH_TIME in per else {}),
                 "worst sampled / members": ("sampled / members", "max"),
                 **(
                     {"worst val sampled / members": ("val sampled / members", "max")}

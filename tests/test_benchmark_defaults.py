@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -165,3 +166,59 @@ def test_recipe_study_scores_shifted_validation_copies_with_the_clean_temperatur
     assert scored["val_shift_ts_nll"] == pytest.approx(expected)
     assert scored["val_shift_ts_nll"] != pytest.approx(scored["val_shift_nll"])
     assert "val_shift_nll" not in recipe.score_networks({k: sets[k][None] for k in ("val", "test")}, y, y)
+
+
+def test_recipe_study_reports_a_searched_candidate_by_its_time_and_never_chooses_it():
+    """A ``cv_grid`` candidate trains more than its refit model holds: its epochs are unknown
+    (NaN), its cost is its fit time over the deep ensemble's, and it is not eligible however
+    good its scores."""
+    recipe = load_script("recipe")
+    rows = []
+    for seed, (de_s, search_s) in enumerate([(2.0, 7.0), (4.0, 15.0)]):
+        base = {"dataset": "d", "seed": seed, "test_error": 0.1}
+        de = {"method": "DE default", "epochs": 200, "fit_s": de_s, "members_train_nll": 0.01 * (seed + 1)}
+        rows.append({**base, **de, "members_val_over_train": 5.0, **dict.fromkeys(recipe.METRICS, 1.0)})
+        good = {"sampled_over_members": 0.9, "val_sampled_over_members": 0.9}
+        rows.append(
+            {
+                **base,
+                "method": "cv",
+                "epochs": np.nan,
+                "search_fit_s": search_s,
+                **good,
+                **dict.fromkeys(recipe.METRICS, 0.8),
+            }
+        )
+    per, overall = recipe.summary(rows)
+    (entry,) = per.to_dict("records")
+    assert entry[recipe.SEARCH_TIME] == pytest.approx(11.0 / 3.0)  # mean search time / mean DE fit time
+    assert entry["DE members train NLL"] == pytest.approx(0.015)
+    assert entry["DE members val / train NLL"] == pytest.approx(5.0)
+    assert overall.loc[0, recipe.SEARCH_TIME] == pytest.approx(11.0 / 3.0)
+    assert "Chosen: `None`" in recipe.render({"seeds": [0, 1], "datasets": {"d": {}}}, {}, rows, {})
+
+
+def test_recipe_study_searched_candidate_is_the_refit_of_the_best_cross_validated_setting():
+    from sklearn.datasets import load_iris
+
+    from skspro import ESPROClassifier, default_estimator
+
+    recipe = load_script("recipe")
+    X, y = load_iris(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    net = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,))
+    grid = {"vertex_weight_decay": [0.0, 50.0]}
+    params = {"n_members": 1, "n_vertices": 1, "vertex_epochs": 2, "cv_grid": grid}
+    model = recipe.fit_candidate(net, params, 0, None, X, y)
+    assert isinstance(model, ESPROClassifier) and model.n_features_in_ == 4
+    assert model.vertex_weight_decay in grid["vertex_weight_decay"]
+    # the refit saw every row: the same as fitting the chosen setting on all of X
+    same = ESPROClassifier(
+        net,
+        random_state=0,
+        n_members=1,
+        n_vertices=1,
+        vertex_epochs=2,
+        vertex_weight_decay=model.vertex_weight_decay,
+    ).fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba(X), same.predict_proba(X))
