@@ -81,6 +81,9 @@ def fingerprint(value, _stack: tuple = ()) -> list:
         For an object with no attributes that joblib cannot hash either (a
         lock, a generator), or one nested too deeply.
     """
+    # Longer than most functions here on purpose: one flat dispatch, a case per kind of value, in
+    # an order that matters (bool before int, numpy scalars before int and float, the cycle check
+    # before any container); splitting it would scatter the order over several functions.
     if len(_stack) > 60:
         raise Uncacheable(f"an object nested more than 60 levels deep ({type(value).__name__})")
     if value is None or isinstance(value, bool | str) or value is Ellipsis:

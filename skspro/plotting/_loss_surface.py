@@ -172,6 +172,85 @@ def _barycentric(points: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.linalg.solve(system, rhs).T
 
 
+def _surface_model(model, points):
+    """The fitted skspro estimator at the end of ``model``, a function that makes its inputs
+    from raw rows (through a Pipeline's first steps), and the three points (checked)."""
+    from .._inputs import validate_predict_data
+
+    preprocess, estimator = _final(model)
+    if not hasattr(estimator, "networks_"):
+        raise ValueError(
+            "loss_surface_grid needs a fitted skspro estimator (with networks_); "
+            f"got {type(estimator).__name__}."
+        )
+    if points is None:
+        points = _default_points(estimator)
+        if not points:
+            raise ValueError(
+                "The model's first simplex has fewer than 3 vertices; pass points= (e.g. three members: "
+                "[('member', 0), ('member', 1), ('member', 2)])."
+            )
+    points = list(points)
+    if len(points) != 3:
+        raise ValueError(f"points must name exactly three weight vectors; got {len(points)}.")
+
+    def inputs(rows):
+        rows = preprocess.transform(rows) if preprocess is not None else rows
+        return validate_predict_data(estimator, rows)
+
+    return estimator, inputs, points
+
+
+def _label_index(estimator, y, n_rows: int) -> np.ndarray:
+    """The column of ``estimator.classes_`` of every label of ``y`` (checked)."""
+    classes = np.asarray(estimator.classes_)
+    y = np.asarray(y)
+    y_index = np.searchsorted(classes, y)
+    if ((y_index >= len(classes)) | (classes[np.minimum(y_index, len(classes) - 1)] != y)).any():
+        raise ValueError(f"y contains labels that are not in the model's classes_ {classes[:10].tolist()}.")
+    if len(y) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {len(y)} labels.")
+    return y_index
+
+
+def _grid_metrics(networks, module, simplex, w_all, x, target, norm_batches, batch_size):
+    """Mean loss and accuracy on ``(x, target)`` of the network at every row of barycentric
+    weights ``w_all``, ``GRID_CHUNK`` networks at a time (BatchNorm statistics re-estimated per
+    network on ``norm_batches`` when given)."""
+    buffers = {name: b.to(x.device) for name, b in networks.groups[0].buffers.items()}
+    norm_names = frozenset(norm_buffer_names(module))
+    losses, correct = [], []
+    with torch.no_grad():
+        for start in range(0, len(w_all), GRID_CHUNK):
+            w = w_all[start : start + GRID_CHUNK]
+            params: dict[str, torch.Tensor] | SimplexPoints = SimplexPoints(simplex, w)
+            chunk_buffers = buffers
+            if norm_batches is not None:
+                params = simplex.combine(w)
+                norm = recompute_norm_statistics(module, params, buffers, norm_batches)
+                chunk_buffers = {**buffers, **norm}
+            loss_sum = torch.zeros(len(w), dtype=torch.float64, device=x.device)
+            hits = torch.zeros(len(w), dtype=torch.float64, device=x.device)
+            for rows in range(0, x.shape[0], batch_size):
+                xb, yb = x[rows : rows + batch_size], target[rows : rows + batch_size]
+                proba = forward_networks(
+                    module,
+                    params,
+                    chunk_buffers,
+                    xb,
+                    batched_buffers=norm_names,
+                    transform=networks._to_proba,
+                    network_chunk=GRID_CHUNK,
+                    row_chunk=batch_size,
+                )
+                picked = proba.gather(2, yb.view(1, -1, 1).expand(len(w), -1, 1)).squeeze(2)
+                loss_sum += -torch.log(picked.clamp_min(torch.finfo(torch.float64).tiny)).sum(dim=1)
+                hits += (proba.argmax(dim=2) == yb).sum(dim=1).double()
+            losses.append(loss_sum / x.shape[0])
+            correct.append(hits / x.shape[0])
+    return torch.cat(losses), torch.cat(correct)
+
+
 def loss_surface_grid(
     model,
     X: ArrayLike,
@@ -243,37 +322,9 @@ def loss_surface_grid(
     """
     if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or n_grid < 2:
         raise ValueError(f"n_grid must be an integer >= 2; got {n_grid!r}.")
-    from .._inputs import validate_predict_data
-
-    preprocess, estimator = _final(model)
-    if not hasattr(estimator, "networks_"):
-        raise ValueError(
-            "loss_surface_grid needs a fitted skspro estimator (with networks_); "
-            f"got {type(estimator).__name__}."
-        )
-    if points is None:
-        points = _default_points(estimator)
-        if not points:
-            raise ValueError(
-                "The model's first simplex has fewer than 3 vertices; pass points= (e.g. three members: "
-                "[('member', 0), ('member', 1), ('member', 2)])."
-            )
-    points = list(points)
-    if len(points) != 3:
-        raise ValueError(f"points must name exactly three weight vectors; got {len(points)}.")
-
-    def inputs(rows):
-        rows = preprocess.transform(rows) if preprocess is not None else rows
-        return validate_predict_data(estimator, rows)
-
+    estimator, inputs, points = _surface_model(model, points)
     x = inputs(X)
-    classes = np.asarray(estimator.classes_)
-    y = np.asarray(y)
-    y_index = np.searchsorted(classes, y)
-    if ((y_index >= len(classes)) | (classes[np.minimum(y_index, len(classes) - 1)] != y)).any():
-        raise ValueError(f"y contains labels that are not in the model's classes_ {classes[:10].tolist()}.")
-    if len(y) != x.shape[0]:
-        raise ValueError(f"X has {x.shape[0]} rows but y has {len(y)} labels.")
+    y_index = _label_index(estimator, y, x.shape[0])
 
     vectors, labels = zip(*(weight_vector(model, p) for p in points))
     networks = estimator.networks_
@@ -291,58 +342,60 @@ def loss_surface_grid(
     weights = _barycentric(coords, grid)
 
     module = copy.deepcopy(networks.module)
-    buffers = {name: b.to(device) for name, b in networks.groups[0].buffers.items()}
-    norm_names = norm_buffer_names(module)
     x = x.to(device)
-    target = torch.as_tensor(y_index, device=device)
     norm_batches = None
-    if norm_names:
+    if norm_buffer_names(module):
         source = x if norm_X is None else inputs(norm_X).to(device)
         # in the minibatches the sampled networks' statistics are estimated on (the net's batch size)
         size = _norm_batch_size(estimator, source.shape[0])
         norm_batches = [source[i : i + size] for i in range(0, source.shape[0], size)]
-    losses, correct = [], []
     w_all = torch.as_tensor(weights, dtype=next(iter(simplex.params.values())).dtype, device=device)
-    with torch.no_grad():
-        for start in range(0, len(grid), GRID_CHUNK):
-            w = w_all[start : start + GRID_CHUNK]
-            params: dict[str, torch.Tensor] | SimplexPoints = SimplexPoints(simplex, w)
-            chunk_buffers = buffers
-            if norm_batches is not None:
-                params = simplex.combine(w)
-                norm = recompute_norm_statistics(module, params, buffers, norm_batches)
-                chunk_buffers = {**buffers, **norm}
-            loss_sum = torch.zeros(len(w), dtype=torch.float64, device=device)
-            hits = torch.zeros(len(w), dtype=torch.float64, device=device)
-            for rows in range(0, x.shape[0], batch_size):
-                xb, yb = x[rows : rows + batch_size], target[rows : rows + batch_size]
-                proba = forward_networks(
-                    module,
-                    params,
-                    chunk_buffers,
-                    xb,
-                    batched_buffers=frozenset(norm_names),
-                    transform=networks._to_proba,
-                    network_chunk=GRID_CHUNK,
-                    row_chunk=batch_size,
-                )
-                picked = proba.gather(2, yb.view(1, -1, 1).expand(len(w), -1, 1)).squeeze(2)
-                loss_sum += -torch.log(picked.clamp_min(torch.finfo(torch.float64).tiny)).sum(dim=1)
-                hits += (proba.argmax(dim=2) == yb).sum(dim=1).double()
-            losses.append(loss_sum / x.shape[0])
-            correct.append(hits / x.shape[0])
+    losses, correct = _grid_metrics(
+        networks, module, simplex, w_all, x, torch.as_tensor(y_index, device=device), norm_batches, batch_size
+    )
     shape = (n_grid, n_grid)
     return LossSurface(
         u=u,
         v=v,
-        loss=torch.cat(losses).cpu().numpy().reshape(shape),
-        accuracy=torch.cat(correct).cpu().numpy().reshape(shape) if accuracy else None,
+        loss=losses.cpu().numpy().reshape(shape),
+        accuracy=correct.cpu().numpy().reshape(shape) if accuracy else None,
         points=coords,
         barycentric=weights.reshape(n_grid, n_grid, 3),
         center=center,
         basis=basis,
         labels=tuple(labels),
     )
+
+
+def _draw_values(ax, surface: LossSurface, values: np.ndarray, metric: str, levels: int, cmap: str) -> None:
+    """Filled contours of ``values`` over the plane, with a colour bar (loss on a log scale)."""
+    import matplotlib.colors as mcolors
+
+    if metric == "loss":
+        low, high = max(float(values.min()), 1e-12), max(float(values.max()), 1e-12)
+        high = high if high > low else low * 1.01
+        norm = mcolors.LogNorm(vmin=low, vmax=high)
+        contour = ax.contourf(
+            surface.u, surface.v, values, levels=np.geomspace(low, high, levels), norm=norm, cmap=cmap
+        )
+        label = "training loss (log scale)"
+    else:
+        contour = ax.contourf(
+            surface.u,
+            surface.v,
+            values,
+            levels=levels,
+            cmap=cmap + "_r" if not cmap.endswith("_r") else cmap[:-2],
+        )
+        label = "accuracy"
+    colorbar = ax.figure.colorbar(contour, ax=ax, label=label)
+    if metric == "loss":
+        import matplotlib.ticker as mticker
+
+        ticks = np.geomspace(low, high, 5)
+        colorbar.set_ticks(ticks)
+        colorbar.ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%.3g"))
+        colorbar.ax.yaxis.set_minor_formatter(mticker.NullFormatter())
 
 
 def plot_loss_surface(
@@ -413,8 +466,6 @@ def plot_loss_surface(
     >>> ax.get_xlabel()
     'u (distance in weight space)'
     """
-    import matplotlib.colors as mcolors
-
     from ._calibration import _axes
 
     if metric not in ("loss", "accuracy"):
@@ -431,31 +482,7 @@ def plot_loss_surface(
             "This LossSurface has no accuracy; compute it with loss_surface_grid(accuracy=True)."
         )
     ax = _axes(ax)
-    if metric == "loss":
-        low, high = max(float(values.min()), 1e-12), max(float(values.max()), 1e-12)
-        high = high if high > low else low * 1.01
-        norm = mcolors.LogNorm(vmin=low, vmax=high)
-        contour = ax.contourf(
-            surface.u, surface.v, values, levels=np.geomspace(low, high, levels), norm=norm, cmap=cmap
-        )
-        label = "training loss (log scale)"
-    else:
-        contour = ax.contourf(
-            surface.u,
-            surface.v,
-            values,
-            levels=levels,
-            cmap=cmap + "_r" if not cmap.endswith("_r") else cmap[:-2],
-        )
-        label = "accuracy"
-    colorbar = ax.figure.colorbar(contour, ax=ax, label=label)
-    if metric == "loss":
-        import matplotlib.ticker as mticker
-
-        ticks = np.geomspace(low, high, 5)
-        colorbar.set_ticks(ticks)
-        colorbar.ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%.3g"))
-        colorbar.ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+    _draw_values(ax, surface, values, metric, levels, cmap)
     triangle = np.vstack([surface.points, surface.points[:1]])
     if edges:
         ax.plot(triangle[:, 0], triangle[:, 1], color="white", linewidth=1.5, label="simplex edges")
