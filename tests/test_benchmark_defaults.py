@@ -184,7 +184,8 @@ def test_recipe_study_reports_a_searched_candidate_by_its_time_and_never_chooses
                 **base,
                 "method": "cv",
                 "epochs": np.nan,
-                "search_fit_s": search_s,
+                "scratch_fit_s": search_s,
+                "cv_choice": '{"vertex_weight_decay": "auto"}' if seed else '{"vertex_weight_decay": 0.0}',
                 **good,
                 **dict.fromkeys(recipe.METRICS, 0.8),
             }
@@ -195,30 +196,43 @@ def test_recipe_study_reports_a_searched_candidate_by_its_time_and_never_chooses
     assert entry["DE members train NLL"] == pytest.approx(0.015)
     assert entry["DE members val / train NLL"] == pytest.approx(5.0)
     assert overall.loc[0, recipe.SEARCH_TIME] == pytest.approx(11.0 / 3.0)
+    assert entry["cv choice (seeds)"] in ("0.0 (1); auto (1)", "auto (1); 0.0 (1)")
     assert "Chosen: `None`" in recipe.render({"seeds": [0, 1], "datasets": {"d": {}}}, {}, rows, {})
 
 
-def test_recipe_study_searched_candidate_is_the_refit_of_the_best_cross_validated_setting():
+def test_recipe_study_searched_candidate_is_the_refit_of_the_best_cross_validated_setting(
+    tmp_path, monkeypatch
+):
+    """The search scores by NLL (a decay that wipes out the vertex loses), trains each fold's
+    members once for both values (3 folds + the refit: 4 member fits, not 7), uses a cache of
+    its own (the study's shared one stays untouched, so its time is a user's from scratch),
+    and returns the refit on every row."""
     from sklearn.datasets import load_iris
 
-    from skspro import ESPROClassifier, default_estimator
+    from skspro import ESPROClassifier, _memory, default_estimator
 
     recipe = load_script("recipe")
     X, y = load_iris(return_X_y=True)
     X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
-    net = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,))
-    grid = {"vertex_weight_decay": [0.0, 50.0]}
+    net = default_estimator().set_params(max_epochs=30, module__hidden_units=(16,))
+    stored = []
+    original = _memory.MemberCache.store_net
+    monkeypatch.setattr(
+        _memory.MemberCache, "store_net", lambda self, *a, **k: (stored.append(1), original(self, *a, **k))
+    )
+    # 900 x lr 1e-3: each step keeps a tenth of the vertex, so the sampled networks shrink to nothing
+    grid = {"vertex_weight_decay": [900.0, 0.0]}
     params = {"n_members": 1, "n_vertices": 1, "vertex_epochs": 2, "cv_grid": grid}
-    model = recipe.fit_candidate(net, params, 0, None, X, y)
-    assert isinstance(model, ESPROClassifier) and model.n_features_in_ == 4
-    assert model.vertex_weight_decay in grid["vertex_weight_decay"]
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    model, recorded = recipe.fit_candidate(net, params, 0, str(shared), X, y)
+    assert model.vertex_weight_decay == 0.0 and json.loads(recorded["cv_choice"]) == {
+        "vertex_weight_decay": 0.0
+    }
+    assert len(stored) == recipe.CV_FOLDS + 1
+    assert not any(shared.iterdir())
     # the refit saw every row: the same as fitting the chosen setting on all of X
     same = ESPROClassifier(
-        net,
-        random_state=0,
-        n_members=1,
-        n_vertices=1,
-        vertex_epochs=2,
-        vertex_weight_decay=model.vertex_weight_decay,
-    ).fit(X, y)
-    np.testing.assert_array_equal(model.predict_proba(X), same.predict_proba(X))
+        net, random_state=0, n_members=1, n_vertices=1, vertex_epochs=2, vertex_weight_decay=0.0
+    )
+    np.testing.assert_array_equal(model.predict_proba(X), same.fit(X, y).predict_proba(X))
