@@ -259,7 +259,7 @@ def espro_extras(model, networks, X_test, y_test, labels) -> dict:
             for net in model.estimators_
         ]
     )
-    kept = getattr(model, "n_vertices_", np.full(len(model.estimators_), model.n_vertices))
+    kept = model.n_vertices_  # zeros for a deep ensemble, whose networks are its members
     return {
         "sampled_networks_nll": float(sampled),
         "members_nll": float(members),

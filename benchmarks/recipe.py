@@ -96,6 +96,7 @@ from quality import as_model_input as model_input  # noqa: E402
 from quality import load, scaled, scores, shift_sets, temperature  # noqa: E402
 
 from skspro import DeepEnsembleClassifier, ESPROClassifier, _members, _training  # noqa: E402
+from skspro.metrics import negative_log_likelihood as nll  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent / "configs" / "recipe.json"
 METRICS = ("val_nll", "val_ts_nll", "test_nll", "test_ts_nll")
@@ -243,8 +244,8 @@ def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> l
     de_networks = estimator_proba(de, sets)
     de_scores = score_networks(de_networks, y_val, y_test)
     # How far the members over-fit: their mean NLL on the validation split over that on the rows they fit.
-    train_nll = np.mean([scores(y_train, p)["nll"] for p in de.predict_proba_networks(X_fit)])
-    gap = np.mean([scores(y_val, p)["nll"] for p in de_networks["val"]]) / train_nll
+    train_nll = np.mean([nll(y_train, p, labels=labels) for p in de.predict_proba_networks(X_fit)])
+    gap = np.mean([nll(y_val, p, labels=labels) for p in de_networks["val"]]) / train_nll
     rows = [
         {
             **base,
@@ -266,13 +267,10 @@ def run_seed(name: str, spec: dict, config: dict, recipes: dict, seed: int) -> l
             # A search trains more than its refit model holds: its cost is in time only.
             epochs = np.nan if "cv_grid" in params else int(member + vertex)
             networks = estimator_proba(model, sets)
-            if isinstance(model, ESPROClassifier):
-                ratios = [
-                    espro_extras(model, networks[key], sets[key], y_split, labels)["sampled_over_members"]
-                    for key, y_split in (("test", y_test), ("val", y_val))
-                ]
-            else:  # a deep ensemble's networks are its members
-                ratios = [1.0, 1.0]
+            ratios = [
+                espro_extras(model, networks[key], sets[key], y_split, labels)["sampled_over_members"]
+                for key, y_split in (("test", y_test), ("val", y_val))
+            ]
             rows.append(
                 {
                     **base,

@@ -213,12 +213,11 @@ def _label_index(estimator, y, n_rows: int) -> np.ndarray:
     return y_index
 
 
-def _grid_metrics(networks, module, simplex, w_all, x, target, norm_batches, batch_size):
+def _grid_metrics(networks, module, simplex, w_all, x, target, norm_names, norm_batches, batch_size):
     """Mean loss and accuracy on ``(x, target)`` of the network at every row of barycentric
-    weights ``w_all``, ``GRID_CHUNK`` networks at a time (BatchNorm statistics re-estimated per
-    network on ``norm_batches`` when given)."""
+    weights ``w_all``, ``GRID_CHUNK`` networks at a time (the BatchNorm buffers ``norm_names``
+    re-estimated per network on ``norm_batches`` when given)."""
     buffers = {name: b.to(x.device) for name, b in networks.groups[0].buffers.items()}
-    norm_names = frozenset(norm_buffer_names(module))
     losses, correct = [], []
     with torch.no_grad():
         for start in range(0, len(w_all), GRID_CHUNK):
@@ -343,15 +342,17 @@ def loss_surface_grid(
 
     module = copy.deepcopy(networks.module)
     x = x.to(device)
+    norm_names = frozenset(norm_buffer_names(module))
     norm_batches = None
-    if norm_buffer_names(module):
+    if norm_names:
         source = x if norm_X is None else inputs(norm_X).to(device)
         # in the minibatches the sampled networks' statistics are estimated on (the net's batch size)
         size = _norm_batch_size(estimator, source.shape[0])
         norm_batches = [source[i : i + size] for i in range(0, source.shape[0], size)]
     w_all = torch.as_tensor(weights, dtype=next(iter(simplex.params.values())).dtype, device=device)
+    target = torch.as_tensor(y_index, device=device)
     losses, correct = _grid_metrics(
-        networks, module, simplex, w_all, x, torch.as_tensor(y_index, device=device), norm_batches, batch_size
+        networks, module, simplex, w_all, x, target, norm_names, norm_batches, batch_size
     )
     shape = (n_grid, n_grid)
     return LossSurface(
