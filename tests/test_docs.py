@@ -4,7 +4,8 @@ This is the docs step of ``.ci/run`` (it runs the README's test command):
 ``sphinx-build -W`` on ``docs/`` in a fresh output folder, offline
 (``SKSPRO_DOCS_OFFLINE=1``: no intersphinx inventories are fetched, whose
 unreachability is the only warning an offline build would give). It takes
-about two minutes on 2 CPU cores; set ``SKSPRO_SKIP_DOCS=1`` to skip it
+about a minute alone on a 2-core CPU, 1.5 minutes beside the other worker
+of ``-n 2`` (it runs first, see ``conftest.py``); set ``SKSPRO_SKIP_DOCS=1`` to skip it
 locally. It needs the ``docs`` extra (``pip install -e ".[test,dask,docs]"``).
 """
 
