@@ -267,22 +267,32 @@ class InterruptAt(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+def _callers_handler(signum, frame):
+    raise KeyboardInterrupt
+
+
 def test_interrupted_fit_leaves_the_estimator_as_it_was(wine):
     X, y = wine
-    fresh = DeepEnsembleClassifier(tiny_template(callbacks=[InterruptAt()]), n_members=2, random_state=0)
-    with pytest.raises(KeyboardInterrupt):
-        fresh.fit(X, y)
-    assert not hasattr(fresh, "estimators_") and not hasattr(fresh, "classes_")
+    # The caller's own Ctrl-C handler, set here: what the process had before
+    # depends on the test runner (a pytest-xdist worker may ignore SIGINT).
+    previous = signal.signal(signal.SIGINT, _callers_handler)
+    try:
+        fresh = DeepEnsembleClassifier(tiny_template(callbacks=[InterruptAt()]), n_members=2, random_state=0)
+        with pytest.raises(KeyboardInterrupt):
+            fresh.fit(X, y)
+        assert not hasattr(fresh, "estimators_") and not hasattr(fresh, "classes_")
 
-    fitted = make(ESPROClassifier).fit(X, y)
-    before = fitted.predict_proba(X)
-    fitted.set_params(estimator=tiny_template(callbacks=[InterruptAt()]), n_members=2)
-    with pytest.raises(KeyboardInterrupt):
-        fitted.fit(X[:100], y[:100])
-    np.testing.assert_array_equal(fitted.predict_proba(X), before)
-    assert fitted.n_features_in_ == 13 and len(fitted.estimators_) == 1
-    # The caller's Ctrl-C handler is back in place.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        fitted = make(ESPROClassifier).fit(X, y)
+        before = fitted.predict_proba(X)
+        fitted.set_params(estimator=tiny_template(callbacks=[InterruptAt()]), n_members=2)
+        with pytest.raises(KeyboardInterrupt):
+            fitted.fit(X[:100], y[:100])
+        np.testing.assert_array_equal(fitted.predict_proba(X), before)
+        assert fitted.n_features_in_ == 13 and len(fitted.estimators_) == 1
+        # The caller's Ctrl-C handler is back in place.
+        assert signal.getsignal(signal.SIGINT) is _callers_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_failed_refit_keeps_the_previous_model(wine):
