@@ -274,7 +274,8 @@ def _callers_handler(signum, frame):
 def test_interrupted_fit_leaves_the_estimator_as_it_was(wine):
     X, y = wine
     # The caller's own Ctrl-C handler, set here: what the process had before
-    # depends on the test runner (a pytest-xdist worker may ignore SIGINT).
+    # depends on how it was started (a process started in the background by a
+    # non-interactive shell inherits SIGINT ignored).
     previous = signal.signal(signal.SIGINT, _callers_handler)
     try:
         fresh = DeepEnsembleClassifier(tiny_template(callbacks=[InterruptAt()]), n_members=2, random_state=0)

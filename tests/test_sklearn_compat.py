@@ -33,7 +33,7 @@ EXPECTED_FAILURES: dict[str, str] = {
 }
 
 
-def _test_id(obj) -> str:
+def _test_id(obj) -> str | None:
     """The class name for an estimator, the check's name and keywords for a check.
 
     ``parametrize_with_checks`` names each case by the estimator's repr, which
@@ -46,7 +46,7 @@ def _test_id(obj) -> str:
     if isinstance(obj, functools.partial):
         keywords = ",".join(f"{k}={v}" for k, v in obj.keywords.items())
         return f"{_test_id(obj.func)}({keywords})" if keywords else _test_id(obj.func)
-    return obj.__name__
+    return getattr(obj, "__name__", None)  # None: pytest chooses the id
 
 
 # parametrize_with_checks's cases and xfail marks, with ids that are the same in every process.
