@@ -5,8 +5,8 @@ settings of the default ``ESPROClassifier()`` on digits, timed four times:
 without ``memory``, with an empty cache directory (each member trained once
 per fold, each distinct vertex once), again with the same, now warm,
 directory, and once more without ``memory`` (the ratios are against the
-mean of the two uncached runs). The scores of the four searches must be identical to the last
-bit (the four searches), and their best parameters the same.
+mean of the two uncached runs). The scores of the four searches must be
+identical to the last bit, and their best parameters the same.
 
 Usage::
 
@@ -57,15 +57,15 @@ def run(config: dict, grid: dict, X, y, memory=None, quick=False) -> tuple[GridS
     return search, time.perf_counter() - start
 
 
-def training_seconds(directory: str) -> float:
-    """Seconds spent training the networks a cold search stored: each entry's
-    header records how long its member or vertex took to train. Every distinct
-    network of the search is trained once and stored, so no cache can make
-    the search shorter than this (plus the scoring an uncached search also does)."""
-    total = 0.0
-    for path in (Path(directory) / "joblib" / "skspro-members").iterdir():
-        total += json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])["seconds"]
-    return total
+def cache_entries(directory: str) -> tuple[int, float]:
+    """The number of entries a cold search stored and the seconds spent
+    training them: each entry's header records how long its member or vertex
+    took to train. Every distinct network of the search is trained once and
+    stored, so no cache can make the search shorter than that."""
+    paths = list((Path(directory) / "joblib" / "skspro-members").iterdir())
+    headers = [json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"]) for path in paths]
+    seconds = sum(header["seconds"] for header in headers)
+    return len(paths), seconds
 
 
 def same_results(a: GridSearchCV, b: GridSearchCV) -> bool:
@@ -97,8 +97,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="skspro-memory-") as directory:
             cold, t_cold = run(config, grid, X, y, memory=directory, quick=args.quick)
             warm, t_warm = run(config, grid, X, y, memory=directory, quick=args.quick)
-            n_entries = len(list((Path(directory) / "joblib" / "skspro-members").iterdir()))
-            trained = training_seconds(directory)
+            n_entries, trained = cache_entries(directory)
         after, t_after = run(config, grid, X, y, quick=args.quick)
         t_uncached = (t_before + t_after) / 2
         refit_uncached = (before.refit_time_ + after.refit_time_) / 2
