@@ -662,6 +662,7 @@ def fit_members(
     sample_weight: np.ndarray | None = None,
     memory=None,
     validation: Validation | None = None,
+    checked: bool = False,
 ) -> list[Member]:
     """Train one member per seed from ``template`` through joblib.
 
@@ -672,19 +673,13 @@ def fit_members(
     (the estimators' parameter), member nets and vertices stored by earlier
     fits are reused and new ones stored (:mod:`skspro._memory`). With
     ``validation``, held-out rows decide how long members and vertices train
-    and how far each simplex grows (:mod:`skspro._validation`).
+    and how far each simplex grows (:mod:`skspro._validation`). ``checked``:
+    :func:`check_fit` has already run for this fit.
     """
-    if device is None:
-        check_template_device(template)
-    probe = clone(template).set_params(device="cpu")
-    with seeded_torch(0):
-        probe.initialize()
-    check_output_size(probe, X, classes)
-    check_copyable(probe)
-    check_training_steps(probe, X, y)
-    _warn_if_shared_initialisation(template, len(seeds), owner)
-    if sample_weight is not None:
-        check_sample_weight_support(probe)
+    if not checked:
+        check_fit(
+            template, X, y, classes, len(seeds), owner=owner, device=device, sample_weight=sample_weight
+        )
     previous = list(previous or [])
     if len(previous) > len(seeds):
         raise ValueError(
@@ -718,3 +713,76 @@ def fit_members(
     )
     bar = progress_bar(jobs, verbose=verbose, total=len(seeds), desc=f"{owner} members", unit="member")
     return list(bar)
+
+
+def check_fit(
+    template: NeuralNet,
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: np.ndarray,
+    n_members: int,
+    *,
+    owner: str,
+    device: str | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> NeuralNet:
+    """Refuse, before any training, what member training would refuse (and warn
+    when every member would start from the same weights); returns the
+    template initialised on the CPU."""
+    if device is None:
+        check_template_device(template)
+    probe = clone(template).set_params(device="cpu")
+    with seeded_torch(0):
+        probe.initialize()
+    check_output_size(probe, X, classes)
+    check_copyable(probe)
+    check_training_steps(probe, X, y)
+    _warn_if_shared_initialisation(template, n_members, owner)
+    if sample_weight is not None:
+        check_sample_weight_support(probe)
+    return probe
+
+
+#: The decays that ``vertex_weight_decay="holdout"`` chooses between (a tie keeps the first).
+HOLDOUT_DECAYS = ("auto", 0.0)
+
+
+def probe_vertex_weight_decay(
+    template: NeuralNet,
+    data,
+    held_out: Validation,
+    seed: int,
+    spec: SimplexSpec,
+    classes: np.ndarray,
+    *,
+    owner: str,
+    device: str | None = None,
+    verbose: int = 0,
+    memory=None,
+) -> dict:
+    """Held-out NLL of a probe member's simplex for each of :data:`HOLDOUT_DECAYS`.
+
+    One member is trained on ``data`` (a :class:`~skspro._inputs.FitData`, the
+    rows kept for the probe) from ``seed`` as the estimator's members are,
+    then one simplex per decay is grown on it from the same vertex seeds and
+    sample points, and the prediction networks of each are scored on
+    ``held_out``. Returns ``{decay: nll}``; the caller fits its members with
+    the decay of the lowest (``vertex_weight_decay="holdout"``).
+    """
+    inputs = {"X": data.X, "y": data.y, "sample_weight": data.sample_weight}
+    cache = member_cache(memory, template, inputs, classes)
+    common = dict(
+        name=f"{owner} decay probe",
+        device=device,
+        verbose=verbose,
+        sample_weight=data.sample_weight,
+        cache=cache,
+    )
+    bare = fit_member(template, data.X, data.y, seed, replace(spec, n_vertices=0), **common)
+    scores = {}
+    for decay in HOLDOUT_DECAYS:
+        grown = fit_member(
+            template, data.X, data.y, seed, replace(spec, vertex_weight_decay=decay), member=bare, **common
+        )
+        scores[decay] = networks_nll(networks_of(grown.net, [grown.network_group()]), held_out)
+    return scores

@@ -568,8 +568,8 @@ def is_fully_connected(module: torch.nn.Module) -> bool:
 
 def check_vertex_weight_decay(value: float | str, lr: float) -> None:
     """Refuse a decay that flips or zeroes the vertex at every step (checked before any
-    training; ``"auto"`` never does)."""
-    if value != "auto" and lr * float(value) >= 1.0:
+    training; ``"auto"`` never does, nor ``"holdout"``, which chooses between it and ``0``)."""
+    if not isinstance(value, str) and lr * float(value) >= 1.0:
         raise ValueError(
             f"vertex_weight_decay={value!r} with a vertex learning rate of {lr:g} multiplies the vertex "
             f"by 1 - lr * decay = {1.0 - lr * float(value):g} <= 0 at every step; the decay is per unit of "

@@ -34,6 +34,7 @@ from .simplex import SampledNetworks, forward_networks, make_generator, sample_s
 __all__ = [
     "SimplexValidation",
     "Validation",
+    "check_no_sampler",
     "early_stopping_callbacks",
     "networks_nll",
     "split_validation",
@@ -63,9 +64,22 @@ class Validation:
         return Dataset(weighted_inputs(self.X, self.sample_weight), self.y)
 
 
-def split_validation(data, fraction: float, seed: int, n_iter_no_change: int, owner: str):
+def split_validation(
+    data,
+    fraction: float,
+    seed: int,
+    n_iter_no_change: int,
+    owner: str,
+    *,
+    setting: str = "",
+    remedy: str = "another validation_fraction, or early_stopping=False",
+):
     """``data`` (a :class:`~skspro._inputs.FitData`) without its held-out
-    rows, and the held-out :class:`Validation` (stratified)."""
+    rows, and the held-out :class:`Validation` (stratified).
+
+    ``setting`` and ``remedy`` word the error for the parameter that asked for
+    the split (default: ``early_stopping=True``)."""
+    setting = setting or f"{owner}(early_stopping=True) holds out a stratified validation_fraction={fraction}"
     counts = np.bincount(data.y)
     n_valid = int(np.ceil(fraction * len(data.y)))
     problems = []
@@ -77,9 +91,8 @@ def split_validation(data, fraction: float, seed: int, n_iter_no_change: int, ow
         problems.append(f"{len(data.y) - n_valid} training rows are fewer than the {len(counts)} classes")
     if problems:
         raise ValueError(
-            f"{owner}(early_stopping=True) holds out a stratified validation_fraction={fraction} of the "
-            f"{len(data.y)} rows, with a row of every class on each side, but {'; '.join(problems)}. "
-            "Use more data, another validation_fraction, or early_stopping=False."
+            f"{setting} of the {len(data.y)} rows, with a row of every class on each side, but "
+            f"{'; '.join(problems)}. Use more data, {remedy}."
         )
     rows = np.arange(len(data.y))
     train, valid = train_test_split(rows, test_size=n_valid, stratify=data.y, random_state=seed)
@@ -92,6 +105,23 @@ def split_validation(data, fraction: float, seed: int, n_iter_no_change: int, ow
         data.X[valid], data.y[valid], None if weight is None else weight[valid], n_iter_no_change
     )
     return kept, held_out
+
+
+#: Template settings whose sampler draws indices of the rows passed to ``fit``.
+_SAMPLERS = ("iterator_train__sampler", "iterator_train__batch_sampler")
+
+
+def check_no_sampler(template, setting: str, remedy: str) -> None:
+    """Refuse, before any training, a template whose training loader has its own sampler
+    when ``setting`` holds rows out: the sampler would draw indices of rows that are gone."""
+    params = template.get_params(deep=False)
+    given = [name for name in _SAMPLERS if params.get(name) is not None]
+    if given:
+        raise ValueError(
+            f"{setting} of the rows passed to fit, but the template's {given[0]} draws indices of all "
+            f"of them, so training on the rest would index rows that are not there. Remove the sampler "
+            f"(sample_weight weights rows instead), or {remedy}."
+        )
 
 
 def _quiet(*args, **kwargs) -> None:

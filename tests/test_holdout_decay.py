@@ -1,0 +1,147 @@
+"""vertex_weight_decay="holdout": a probe member on half the rows chooses between no
+vertex decay and "auto" by the held-out NLL of its simplex; the fitted model is then
+the model fitted with the chosen decay."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits, make_classification
+from sklearn.preprocessing import StandardScaler
+
+import skspro._base
+import skspro._members
+import skspro._training
+from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator, load, save
+from skspro.modules import SmallCNN
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(240, 12, n_informative=5, n_classes=3, flip_y=0.1, random_state=0)
+    return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
+def _espro(estimator=None, **params):
+    if estimator is None:
+        estimator = default_estimator().set_params(max_epochs=8, lr=1e-2, module__hidden_units=(32,))
+    settings = dict(n_members=2, n_vertices=1, vertex_epochs=3, n_samples=4, random_state=0)
+    return ESPROClassifier(estimator, **{**settings, "vertex_weight_decay": "holdout", **params})
+
+
+def _no_probe(*args, **kwargs):
+    raise AssertionError("the probe ran")
+
+
+def test_the_fitted_model_is_the_fit_with_the_chosen_decay(data):
+    X, y = data
+    model = _espro().fit(X, y)
+    assert set(model.holdout_nlls_) == {"auto", 0.0}
+    scores = model.holdout_nlls_
+    assert scores["auto"] != scores[0.0]  # the decay changed the probe's simplex
+    assert model.vertex_weight_decay_ == min(scores, key=scores.get)
+    assert model.vertex_weight_decay == "holdout"  # the parameter is left as given
+    chosen = _espro(vertex_weight_decay=model.vertex_weight_decay_).fit(X, y)
+    # same members (their seeds come first), same vertices, same sample points: bit for bit
+    np.testing.assert_array_equal(model.predict_proba_networks(X), chosen.predict_proba_networks(X))
+    again = _espro().fit(X, y)
+    assert again.holdout_nlls_ == scores
+    np.testing.assert_array_equal(model.predict_proba(X), again.predict_proba(X))
+
+
+def test_the_probes_scores_decide(data, monkeypatch):
+    X, y = data
+    for scores, expected in (({"auto": 1.0, 0.0: 0.5}, 0.0), ({"auto": 0.5, 0.0: 1.0}, "auto")):
+        monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", lambda *a, s=scores, **k: dict(s))
+        model = _espro().fit(X, y)
+        assert model.vertex_weight_decay_ == expected and model.holdout_nlls_ == scores
+        reference = _espro(vertex_weight_decay=expected).fit(X, y)
+        np.testing.assert_array_equal(model.predict_proba(X), reference.predict_proba(X))
+
+
+def test_a_decay_that_ruins_the_simplex_is_rejected_on_held_out_rows(data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(skspro._training, "AUTO_DECAY_PER_EPOCH", 0.6)  # "auto" removes 60 % per epoch
+    model = _espro().fit(X, y)
+    assert model.vertex_weight_decay_ == 0.0
+    assert model.holdout_nlls_["auto"] > model.holdout_nlls_[0.0]
+
+
+def test_networks_that_auto_does_not_decay_are_not_probed(monkeypatch):
+    X, y = load_digits(return_X_y=True)
+    X = (X[:200] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    template = default_estimator().set_params(
+        module=SmallCNN, module__channels=4, module__n_classes=10, max_epochs=2
+    )
+    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", _no_probe)
+    model = _espro(estimator=template).fit(X, y[:200])
+    assert model.vertex_weight_decay_ == "auto" and model.holdout_nlls_ == {}
+    assert model.vertex_histories_[0][0][-1, "vertex_weight_decay"] == 0.0
+
+
+def test_a_half_without_every_class_is_refused_before_training(data, monkeypatch):
+    X, y = data
+    y = y.copy()
+    y[0] = 7  # a class of one row cannot be on both sides
+    monkeypatch.setattr(skspro._members, "fit_member", _no_probe)
+    with pytest.raises(ValueError, match=r'vertex_weight_decay="holdout"\) holds out a stratified half'):
+        _espro().fit(X, y)
+
+
+def test_a_warm_start_keeps_the_first_fits_choice(data, monkeypatch):
+    X, y = data
+    model = _espro().fit(X, y)
+    choice, scores = model.vertex_weight_decay_, model.holdout_nlls_
+    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", _no_probe)
+    model.set_params(warm_start=True, n_vertices=2).fit(X, y)
+    assert model.vertex_weight_decay_ == choice and model.holdout_nlls_ == scores
+    scratch = _espro(vertex_weight_decay=choice, n_vertices=2).fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba_networks(X), scratch.predict_proba_networks(X))
+
+
+def test_files_keep_the_networks_but_not_the_probe(data, tmp_path):
+    X, y = data
+    model = _espro().fit(X, y)
+    loaded = _saved_and_loaded(model, tmp_path / "model.pt")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.vertex_weight_decay == "holdout"
+    assert loaded.vertex_weight_decay_ is None and loaded.holdout_nlls_ == {}
+    plain = _saved_and_loaded(_espro(vertex_weight_decay=0.0).fit(X, y), tmp_path / "plain.pt")
+    assert plain.vertex_weight_decay_ == 0.0
+
+
+def _saved_and_loaded(model, path):
+    save(model, path)
+    return load(path, _espro())  # the template the model was fitted with
+
+
+def test_only_the_espro_has_the_fitted_decay(data):
+    X, y = data
+    template = default_estimator().set_params(max_epochs=2, module__hidden_units=(8,))
+    model = DeepEnsembleClassifier(template, n_members=1, random_state=0).fit(X, y)
+    assert not hasattr(model, "vertex_weight_decay_") and not hasattr(model, "holdout_nlls_")
+    assert _espro(vertex_weight_decay="auto").fit(X, y).vertex_weight_decay_ == "auto"
+
+
+@pytest.mark.parametrize(
+    "settings, setting",
+    [
+        ({"vertex_weight_decay": "holdout"}, r'vertex_weight_decay="holdout"\) holds out a stratified half'),
+        ({"vertex_weight_decay": 0.0, "early_stopping": True}, r"early_stopping=True\) holds out"),
+    ],
+)
+def test_a_sampler_of_all_the_rows_is_refused_before_rows_are_held_out(data, monkeypatch, settings, setting):
+    X, y = data
+    sampler = torch.utils.data.RandomSampler(range(len(y)), generator=torch.Generator().manual_seed(0))
+    template = default_estimator().set_params(max_epochs=2, iterator_train__sampler=sampler)
+    template.set_params(iterator_train__shuffle=False)  # a sampler excludes shuffling
+    monkeypatch.setattr(skspro._members, "fit_member", _no_probe)
+    with pytest.raises(ValueError, match=setting + r".*iterator_train__sampler draws indices"):
+        _espro(template, **settings).fit(X, y)
+
+
+def test_a_batch_larger_than_the_probes_half_is_refused_before_training(data, monkeypatch):
+    X, y = data  # 240 rows: every minibatch of 200 is dropped on the probe's 120
+    template = default_estimator().set_params(max_epochs=2, batch_size=200, iterator_train__drop_last=True)
+    monkeypatch.setattr(skspro._members, "fit_member", _no_probe)
+    with pytest.raises(ValueError, match="yields no minibatch on the 120 training rows"):
+        _espro(template).fit(X, y)
