@@ -11,7 +11,17 @@ from _common import markdown_table
 
 from skspro.metrics import deep_ensemble_equivalent
 
-PAIRS = [("ESPRO default", "DE default"), ("ESPRO early stopping", "DE early stopping")]
+PAIRS = [
+    ("ESPRO default", "DE default"),
+    ("ESPRO early stopping", "DE early stopping"),
+    ("ESPRO holdout", "DE default"),
+]
+#: How the target lines name each pair's ESPRO.
+TAGS = {
+    "ESPRO default": "",
+    "ESPRO early stopping": " (early stopping)",
+    "ESPRO holdout": ' (vertex_weight_decay="holdout")',
+}
 BASELINES = ["snapshot", "FGE"]
 HEADLINE_METHODS = [
     "DE default",
@@ -20,6 +30,7 @@ HEADLINE_METHODS = [
     "FGE",
     "DE early stopping",
     "ESPRO early stopping",
+    "ESPRO holdout",
 ]
 REFERENCE = {
     "ESPRO default": "DE default",
@@ -27,6 +38,7 @@ REFERENCE = {
     "FGE": "DE default",
     "DE early stopping": "DE default",
     "ESPRO early stopping": "DE early stopping",
+    "ESPRO holdout": "DE default",
 }
 SAMPLED_TOLERANCE = 1.02  # sampled networks' mean NLL at most 2 % above the members'
 
@@ -136,7 +148,7 @@ def _pair_text(chosen: list[dict], own: str, side: str, column: str) -> str:
 def at_cost(df: pd.DataFrame) -> list[dict]:
     """ESPRO against the DE-k whose measured cost is just below and just above its own."""
     records = []
-    for method in ("ESPRO default", "ESPRO early stopping"):
+    for method in TAGS:
         for dataset in dict.fromkeys(df.dataset):
             per_seed = []
             for _, group in df[df.dataset == dataset].groupby("seed"):
@@ -308,9 +320,9 @@ def targets(config: dict, df: pd.DataFrame, dees: pd.DataFrame) -> list[str]:
     lines = []
     for method, reference in PAIRS:
         if df[df.method == method].empty:
-            lines.append(f"- {method} vs {reference}: not run (the estimators have no `early_stopping` yet).")
+            lines.append(f"- {method} vs {reference}: not run.")
             continue
-        tag = "" if method == "ESPRO default" else " (early stopping)"
+        tag = TAGS[method]
         fails, strict = [], []
         for dataset in datasets:
             for scaling, column in (("raw", "test_nll"), ("TS", "ts_test_nll")):
@@ -354,7 +366,7 @@ def targets(config: dict, df: pd.DataFrame, dees: pd.DataFrame) -> list[str]:
     for method, reference in PAIRS:
         if df[df.method == method].empty:
             continue
-        tag = "" if method == "ESPRO default" else " (early stopping)"
+        tag = TAGS[method]
         if not no_bn_cnn:
             lines.append(f"- **NOT EVALUATED** T3{tag}: no image CNN without BatchNorm in this run.")
             continue
@@ -387,6 +399,17 @@ def targets(config: dict, df: pd.DataFrame, dees: pd.DataFrame) -> list[str]:
         f"epochs. {text}."
     )
     return lines
+
+
+def holdout_choices(df: pd.DataFrame) -> list[dict]:
+    """Per data set, how many seeds ``ESPRO holdout`` chose each decay on."""
+    if "holdout_choice" not in df:
+        return []
+    own = df[df.method == "ESPRO holdout"]
+    return [
+        {"dataset": dataset, **{f"chose {c}": int(n) for c, n in group.holdout_choice.value_counts().items()}}
+        for dataset, group in own.groupby("dataset", sort=False)
+    ]
 
 
 def report(config: dict, rows: list[dict], env: dict) -> str:
@@ -435,6 +458,10 @@ def report(config: dict, rows: list[dict], env: dict) -> str:
         "temperature-scaled DE-k curve (`>=`: beat the largest DE-k on some seed, so a lower bound); "
         "`DE members its cost buys`: measured training seconds over one DE member's.\n\n"
         + fmt(headline(df, dees))
+        + '\n## What `vertex_weight_decay="holdout"` chose\n\nPer data set, the seeds on which its probe '
+        "chose each decay (epochs in the headline are the fitted model's, without the probe's; its cost "
+        "includes them).\n\n"
+        + fmt(holdout_choices(df))
         + "\n## ESPRO against the deep ensembles just below and just above its measured cost\n\n"
         + fmt(at_cost(df))
         + "\n## ESPRO default against snapshot ensembles and FGE\n\n"

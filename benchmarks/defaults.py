@@ -13,6 +13,10 @@ by:
   the seeds): the row ``DE default`` is that prefix, not a second fit.
 * ``ESPRO default``: ``ESPROClassifier(template, random_state=seed)``, its
   measured ``fit_time_``.
+* ``ESPRO holdout``: ``ESPROClassifier(template, vertex_weight_decay="holdout")``,
+  whose ``fit_time_`` includes its probe member (a half of the training part
+  chooses the vertex decay on the other half); compared with the default deep
+  ensemble and, in the at-cost table, with the DE-k of its measured cost.
 * ``DE early stopping`` / ``ESPRO early stopping``: the same with
   ``early_stopping=True`` when the estimators have that option (the held-out
   split is carved from the training part, so its cost is counted by
@@ -320,6 +324,20 @@ def run_seed(name: str, spec: dict, config: dict, seed: int, quick: dict | None)
             **epochs_of(espro),
             **evaluate(espro_proba := estimator_proba(espro, sets), y_val, y_test),
             **espro_extras(espro, espro_proba["test"], sets["test"], y_test, labels),
+        }
+    )
+    holdout = ESPROClassifier(net, random_state=seed, vertex_weight_decay="holdout", **espro_params)
+    holdout.fit(X_fit, y_train)
+    rows.append(
+        {
+            **base,
+            "method": "ESPRO holdout",
+            "members": holdout.n_members,
+            "cost_s": float(holdout.fit_time_),  # the probe's training included
+            "holdout_choice": str(holdout.vertex_weight_decay_),
+            **epochs_of(holdout),
+            **evaluate(holdout_proba := estimator_proba(holdout, sets), y_val, y_test),
+            **espro_extras(holdout, holdout_proba["test"], sets["test"], y_test, labels),
         }
     )
     if has_early_stopping():

@@ -15,11 +15,14 @@ from skorch import NeuralNet
 
 from ._docstrings import fill_doc
 from ._inputs import (
+    EARLY_STOPPING_SPLIT,
+    HOLDOUT_SPLIT,
     TemplateMixin,
     check_training_steps,
     default_estimator,
     draw_seeds,
     member_template,
+    split_seed,
     validate_fit_data,
     validate_predict_data,
 )
@@ -193,23 +196,27 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         spec = self._simplex_spec()
         spec.check(template)
         holdout = spec.vertex_weight_decay == "holdout"
-        # The held-out splits' seeds are drawn after the members': theirs do not depend on them.
-        seeds = draw_seeds(self.random_state, self.n_members + bool(self.early_stopping) + holdout)
-        seeds, split_seeds = seeds[: self.n_members], list(seeds[self.n_members :])
+        seeds = draw_seeds(self.random_state, self.n_members)
         validation = None
         if self.early_stopping:
             check_no_sampler(
                 template,
                 f"{owner}(early_stopping=True) holds out validation_fraction={self.validation_fraction}",
-                "early_stopping=False",
+                "set early_stopping=False",
             )
             data, validation = split_validation(
-                data, self.validation_fraction, int(split_seeds.pop(0)), self.n_iter_no_change, owner
+                data,
+                self.validation_fraction,
+                split_seed(seeds[0], EARLY_STOPPING_SPLIT),
+                self.n_iter_no_change,
+                owner,
             )
         start = time.perf_counter()
         decay_scores = {}
         if holdout:
-            spec, decay_scores = self._holdout_decay(template, data, spec, int(split_seeds.pop(0)), previous)
+            spec, decay_scores = self._holdout_decay(
+                template, data, spec, split_seed(seeds[0], HOLDOUT_SPLIT), previous
+            )
         members = fit_members(
             template,
             data.X,
@@ -263,10 +270,10 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         if previous is not None and getattr(self, "holdout_nlls_", None):
             # a warm start adds vertices with the decay the first fit chose
             return replace(spec, vertex_weight_decay=self.vertex_weight_decay_), dict(self.holdout_nlls_)
-        if not spec.n_vertices or not is_fully_connected(net.module_):
+        if not is_fully_connected(net.module_):
             return replace(spec, vertex_weight_decay="auto"), {}  # "auto" means no decay here
         setting = f'{owner}(vertex_weight_decay="holdout") holds out a stratified half'
-        remedy = 'a vertex_weight_decay of 0.0 or "auto"'
+        remedy = 'set vertex_weight_decay to 0.0 or "auto"'
         check_no_sampler(template, setting, remedy)
         kept, held_out = split_validation(
             data,
@@ -277,7 +284,10 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             setting=setting,
             remedy=f"or {remedy}",
         )
-        check_training_steps(net, kept.X, kept.y)  # the probe trains on half the rows
+        try:
+            check_training_steps(net, kept.X, kept.y)
+        except ValueError as error:
+            raise ValueError(f"{setting}, on whose other half its probe member trains. {error}") from None
         scores = probe_vertex_weight_decay(
             template,
             kept,
@@ -290,7 +300,9 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             verbose=self.verbose,
             memory=self.memory,
         )
-        return replace(spec, vertex_weight_decay=min(scores, key=scores.get)), scores
+        # the lower held-out NLL; a tie keeps "auto", a score that is not finite loses
+        chosen = min(scores, key=lambda decay: scores[decay] if np.isfinite(scores[decay]) else np.inf)
+        return replace(spec, vertex_weight_decay=chosen), scores
 
     # ----------------------------------------------------------- file format
     def _file_members(self) -> list[Member]:

@@ -86,6 +86,18 @@ def draw_seeds(random_state, n_seeds: int) -> np.ndarray:
     return check_random_state(random_state).randint(_MAX_SEED, size=n_seeds)
 
 
+#: What each held-out split of a fit is for, numbered for :func:`split_seed`.
+EARLY_STOPPING_SPLIT, HOLDOUT_SPLIT = 1, 2
+
+
+def split_seed(first_member_seed: int, purpose: int) -> int:
+    """The seed of a held-out split (``EARLY_STOPPING_SPLIT``, ``HOLDOUT_SPLIT``), from the
+    first member's seed: it does not depend on ``n_members`` or ``n_vertices`` (the member
+    seeds are a prefix of one stream), so a warm start that adds members or vertices holds
+    out the rows a fit from scratch would."""
+    return int(np.random.SeedSequence([int(first_member_seed), purpose]).generate_state(1)[0] % _MAX_SEED)
+
+
 @contextlib.contextmanager
 def _numeric_input():
     """Turn numpy's conversion errors into advice."""

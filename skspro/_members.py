@@ -763,11 +763,13 @@ def probe_vertex_weight_decay(
     """Held-out NLL of a probe member's simplex for each of :data:`HOLDOUT_DECAYS`.
 
     One member is trained on ``data`` (a :class:`~skspro._inputs.FitData`, the
-    rows kept for the probe) from ``seed`` as the estimator's members are,
-    then one simplex per decay is grown on it from the same vertex seeds and
-    sample points, and the prediction networks of each are scored on
-    ``held_out``. Returns ``{decay: nll}``; the caller fits its members with
-    the decay of the lowest (``vertex_weight_decay="holdout"``).
+    rows kept for the probe) from ``seed`` as the estimator's members are
+    (without early stopping), then a simplex of one vertex per decay is grown
+    on it from the same vertex seed and sample points (one vertex whatever
+    ``spec.n_vertices``, so the choice does not depend on it), and the
+    prediction networks of each are scored on ``held_out``. Returns
+    ``{decay: nll}``; the caller fits its members with the decay of the lowest
+    (``vertex_weight_decay="holdout"``).
     """
     inputs = {"X": data.X, "y": data.y, "sample_weight": data.sample_weight}
     cache = member_cache(memory, template, inputs, classes)
@@ -778,6 +780,7 @@ def probe_vertex_weight_decay(
         sample_weight=data.sample_weight,
         cache=cache,
     )
+    spec = replace(spec, n_vertices=1)
     bare = fit_member(template, data.X, data.y, seed, replace(spec, n_vertices=0), **common)
     scores = {}
     for decay in HOLDOUT_DECAYS:

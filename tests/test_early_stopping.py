@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skspro._validation
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator, load, save
-from skspro._inputs import draw_seeds, validate_fit_data
+from skspro._inputs import EARLY_STOPPING_SPLIT, draw_seeds, split_seed, validate_fit_data
 from skspro._validation import split_validation
 
 
@@ -34,9 +34,9 @@ def _espro(**params):
 
 
 def _held_out(model, X, y):
-    """The held-out rows of a fit (the split is drawn after the members' seeds)."""
+    """The held-out rows of a fit (the split's seed comes from the first member's)."""
     data = validate_fit_data(model, X, y)
-    seed = int(draw_seeds(model.random_state, model.n_members + 1)[-1])
+    seed = split_seed(draw_seeds(model.random_state, 1)[0], EARLY_STOPPING_SPLIT)
     return split_validation(data, model.validation_fraction, seed, model.n_iter_no_change, "test")[1]
 
 

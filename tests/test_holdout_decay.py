@@ -87,15 +87,24 @@ def test_a_half_without_every_class_is_refused_before_training(data, monkeypatch
         _espro().fit(X, y)
 
 
-def test_a_warm_start_keeps_the_first_fits_choice(data, monkeypatch):
+@pytest.mark.parametrize("more", [{"n_vertices": 2}, {"n_members": 3}])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_warm_start_equals_the_fit_from_scratch(data, monkeypatch, more, early_stopping):
     X, y = data
-    model = _espro().fit(X, y)
-    choice, scores = model.vertex_weight_decay_, model.holdout_nlls_
-    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", _no_probe)
-    model.set_params(warm_start=True, n_vertices=2).fit(X, y)
-    assert model.vertex_weight_decay_ == choice and model.holdout_nlls_ == scores
-    scratch = _espro(vertex_weight_decay=choice, n_vertices=2).fit(X, y)
+    # the probe and the held-out splits do not depend on n_members or n_vertices
+    scratch = _espro(early_stopping=early_stopping, n_iter_no_change=2, **more).fit(X, y)
+    model = _espro(early_stopping=early_stopping, n_iter_no_change=2).fit(X, y)
+    assert model.holdout_nlls_ == scratch.holdout_nlls_
+    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", _no_probe)  # the choice is kept
+    model.set_params(warm_start=True, **more).fit(X, y)
+    assert model.vertex_weight_decay_ == scratch.vertex_weight_decay_
     np.testing.assert_array_equal(model.predict_proba_networks(X), scratch.predict_proba_networks(X))
+
+
+def test_a_score_that_is_not_finite_loses(data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", lambda *a, **k: {"auto": np.nan, 0.0: 9.0})
+    assert _espro().fit(X, y).vertex_weight_decay_ == 0.0
 
 
 def test_files_keep_the_networks_but_not_the_probe(data, tmp_path):
@@ -143,5 +152,7 @@ def test_a_batch_larger_than_the_probes_half_is_refused_before_training(data, mo
     X, y = data  # 240 rows: every minibatch of 200 is dropped on the probe's 120
     template = default_estimator().set_params(max_epochs=2, batch_size=200, iterator_train__drop_last=True)
     monkeypatch.setattr(skspro._members, "fit_member", _no_probe)
-    with pytest.raises(ValueError, match="yields no minibatch on the 120 training rows"):
+    with pytest.raises(
+        ValueError, match=r'"holdout"\) holds out .* its probe member .* no minibatch on the 120'
+    ):
         _espro(template).fit(X, y)
