@@ -81,8 +81,9 @@ FRAGMENTS = {
         labels, the seed, the device kind and torch's thread count, and the
         versions of torch, skorch, scikit-learn, numpy and skspro; a vertex
         also the simplex it completes and its settings (``vertex_epochs``,
-        ``vertex_lr``, ``reg``, ``vertex_weight_decay`` as given, ``"auto"`` with the
-        rule it stands for (``"auto"`` and the number it resolves to are
+        ``vertex_lr``, ``reg``, ``vertex_weight_decay`` as given (with ``"holdout"``, the value
+        it chose; the probe's member and vertices are entries of their own),
+        ``"auto"`` with the rule it stands for (``"auto"`` and the number it resolves to are
         separate entries),
         ``n_train_samples``, ``train_sampling``).
         A later fit loads what an earlier one trained instead of training

@@ -91,22 +91,25 @@ class ESPROClassifier(BaseSimplexEnsemble):
         worse than the deep ensemble; the training data do not tell such
         sets from small over-fitting ones. ``"holdout"`` chooses between
         ``0.0`` and ``"auto"`` on held-out rows: a probe member is trained on
-        a stratified half of the training rows (seeded from ``random_state``,
-        as the members are trained), a simplex is grown on it with each
-        decay, and the decay whose prediction networks have the lower NLL on
-        the other half is the one the members' vertices train with
-        (``vertex_weight_decay_``; the probe is not part of the model, whose
-        members are those of the fit without it). It costs about a quarter
-        more time (1.1-1.5x the default deep ensemble's on nine MLP tasks,
-        where ``"auto"`` takes 0.9-1.1x), nothing for modules that
-        ``"auto"`` does not decay; there it chose ``0`` on wine, iris and the
-        digits MLP and ``"auto"`` where the members over-fit, and was never
-        worse than the deep ensemble's raw test NLL by more than 1 %
+        a stratified half of the training rows (seeded from ``random_state``
+        and trained as the members are, without early stopping), a simplex of
+        one vertex is grown on it with each decay, and the decay whose
+        prediction networks have the lower NLL on the other half is the one
+        the members' vertices train with (``vertex_weight_decay_``). The
+        probe is not part of the model, whose members are those of the fit
+        without it; its split does not depend on ``n_members`` or
+        ``n_vertices``, so a warm start equals the fit from scratch. It adds
+        about a quarter to the training time (one probe fit, not run in
+        parallel with the members: more with ``n_jobs``), nothing for modules
+        that ``"auto"`` does not decay. On nine MLP tasks of the suite it
+        chose ``0`` on wine, iris and the digits MLP and ``"auto"`` where the
+        members over-fit, and its raw test NLL was never worse than the
+        deep ensemble's by more than 1 %
         (``benchmarks/results/recipe-holdout.md``, docs/tuning.rst). A
         cross-validation of the two values (``GridSearchCV``) decides on more
         rows at several times the cost.
-        Set a number to choose. The value used is in each vertex's history:
-        ``vertex_histories_[i][j][-1, "vertex_weight_decay"]``.
+        Set a number to choose. The value used, when it is not 0, is in each
+        vertex's history: ``vertex_histories_[i][j][-1, "vertex_weight_decay"]``.
     n_train_samples : int, default=1
         Networks sampled from the simplex per training step. With one, a
         vertex step costs about one step of the member (1.0-1.5x measured on
@@ -161,8 +164,8 @@ class ESPROClassifier(BaseSimplexEnsemble):
         Empty lists otherwise, and after :func:`skspro.load` (the held-out
         scores, like the training histories, are not stored in the file).
     vertex_weight_decay_ : float or "auto"
-        The vertex decay the vertices trained with: ``vertex_weight_decay``
-        as given, or with ``"holdout"`` the value it chose (``"auto"`` without
+        The vertex decay the vertices trained in the last fit trained with:
+        ``vertex_weight_decay`` as given, or with ``"holdout"`` the value it chose (``"auto"`` without
         probing for modules that ``"auto"`` does not decay); ``None`` after
         :func:`skspro.load` of a ``"holdout"`` fit (the choice is in the
         vertices, not in the file). A warm start keeps the first fit's choice.
