@@ -21,6 +21,16 @@ ESTIMATORS = [
     SPROConnector(
         _small_template(), n_modes=2, n_connectors=1, connector_epochs=2, n_samples=3, random_state=0
     ),
+    # the probe holds out half the rows: the checks' small data sets go through it too
+    ESPROClassifier(
+        _small_template(),
+        n_members=2,
+        n_vertices=1,
+        vertex_epochs=2,
+        n_samples=3,
+        random_state=0,
+        vertex_weight_decay="holdout",
+    ),
 ]
 
 # Checks expected to fail, each with its reason.
@@ -42,7 +52,8 @@ def _test_id(obj) -> str | None:
     collect different test ids.
     """
     if isinstance(obj, BaseEstimator):
-        return type(obj).__name__
+        holdout = getattr(obj, "vertex_weight_decay", None) == "holdout"
+        return type(obj).__name__ + ("(holdout)" if holdout else "")
     if isinstance(obj, functools.partial):
         keywords = ",".join(f"{k}={v}" for k, v in obj.keywords.items())
         return f"{_test_id(obj.func)}({keywords})" if keywords else _test_id(obj.func)
