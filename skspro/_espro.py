@@ -99,11 +99,11 @@ class ESPROClassifier(BaseSimplexEnsemble):
         probe is not part of the model, whose members are those of the fit
         without it; its split does not depend on ``n_members`` or
         ``n_vertices``, so a warm start equals the fit from scratch. It adds
-        about a quarter to the training time (one probe fit, not run in
+        a fifth to a quarter to the training time (one probe fit, not run in
         parallel with the members: more with ``n_jobs``), nothing for modules
         that ``"auto"`` does not decay. On nine MLP tasks of the suite it
-        chose ``0`` on wine, iris and the digits MLP and ``"auto"`` where the
-        members over-fit, and its raw test NLL was never worse than the
+        chose ``0`` on wine and iris (and on 4 of 5 seeds of the digits MLP)
+        and ``"auto"`` where the members over-fit, and its raw test NLL was never worse than the
         deep ensemble's by more than 1 %
         (``benchmarks/results/recipe-holdout.md``, docs/tuning.rst); the
         rows choose for clean NLL (on the digits MLP, where it dropped the
