@@ -314,32 +314,20 @@ def run_seed(name: str, spec: dict, config: dict, seed: int, quick: dict | None)
         if k == de_members:
             rows.append({**rows[-1], "method": "DE default"})
 
-    espro = ESPROClassifier(net, random_state=seed, **espro_params).fit(X_fit, y_train)
-    rows.append(
-        {
-            **base,
-            "method": "ESPRO default",
-            "members": espro.n_members,
-            "cost_s": float(espro.fit_time_),
-            **epochs_of(espro),
-            **evaluate(espro_proba := estimator_proba(espro, sets), y_val, y_test),
-            **espro_extras(espro, espro_proba["test"], sets["test"], y_test, labels),
-        }
-    )
-    holdout = ESPROClassifier(net, random_state=seed, vertex_weight_decay="holdout", **espro_params)
-    holdout.fit(X_fit, y_train)
-    rows.append(
-        {
-            **base,
-            "method": "ESPRO holdout",
-            "members": holdout.n_members,
-            "cost_s": float(holdout.fit_time_),  # the probe's training included
-            "holdout_choice": str(holdout.vertex_weight_decay_),
-            **epochs_of(holdout),
-            **evaluate(holdout_proba := estimator_proba(holdout, sets), y_val, y_test),
-            **espro_extras(holdout, holdout_proba["test"], sets["test"], y_test, labels),
-        }
-    )
+    for label, decay in (("ESPRO default", {}), ("ESPRO holdout", {"vertex_weight_decay": "holdout"})):
+        espro = ESPROClassifier(net, random_state=seed, **decay, **espro_params).fit(X_fit, y_train)
+        rows.append(
+            {
+                **base,
+                "method": label,
+                "members": espro.n_members,
+                "cost_s": float(espro.fit_time_),  # a holdout probe's training included
+                **({"holdout_choice": str(espro.vertex_weight_decay_)} if decay else {}),
+                **epochs_of(espro),
+                **evaluate(espro_proba := estimator_proba(espro, sets), y_val, y_test),
+                **espro_extras(espro, espro_proba["test"], sets["test"], y_test, labels),
+            }
+        )
     if has_early_stopping():
         for label, cls, params in (
             ("DE early stopping", DeepEnsembleClassifier, {}),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,9 +15,7 @@ from skorch import NeuralNet
 from ._docstrings import fill_doc
 from ._inputs import (
     EARLY_STOPPING_SPLIT,
-    HOLDOUT_SPLIT,
     TemplateMixin,
-    check_training_steps,
     default_estimator,
     draw_seeds,
     member_template,
@@ -31,18 +28,12 @@ from ._members import (
     SimplexSpec,
     check_fit,
     fit_members,
-    probe_vertex_weight_decay,
     sampled_networks,
 )
 from ._safety import atomic_fit
-from ._training import is_fully_connected
-from ._validation import check_no_sampler, split_validation
+from ._validation import split_validation
 from ._weights import class_weights
 from .simplex import StackedVertices
-
-#: The share of the rows the members fit that ``vertex_weight_decay="holdout"`` holds out
-#: to score its probe (the probe member trains on the rest).
-HOLDOUT_FRACTION = 0.5
 
 __all__ = ["BaseSimplexEnsemble", "NetworksPredictorMixin", "default_estimator"]
 
@@ -195,28 +186,29 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         template = member_template(self.estimator, data.input_shape, len(data.classes), owner, weights)
         spec = self._simplex_spec()
         spec.check(template)
-        holdout = spec.vertex_weight_decay == "holdout"
         seeds = draw_seeds(self.random_state, self.n_members)
         validation = None
         if self.early_stopping:
-            check_no_sampler(
-                template,
-                f"{owner}(early_stopping=True) holds out validation_fraction={self.validation_fraction}",
-                "set early_stopping=False",
-            )
             data, validation = split_validation(
                 data,
                 self.validation_fraction,
                 split_seed(seeds[0], EARLY_STOPPING_SPLIT),
                 self.n_iter_no_change,
                 owner,
+                template=template,
             )
+        net = check_fit(
+            template,
+            data.X,
+            data.y,
+            data.classes,
+            self.n_members,
+            owner=owner,
+            device=self.device,
+            sample_weight=data.sample_weight,
+        )
         start = time.perf_counter()
-        decay_scores = {}
-        if holdout:
-            spec, decay_scores = self._holdout_decay(
-                template, data, spec, split_seed(seeds[0], HOLDOUT_SPLIT), previous
-            )
+        spec, chosen = self._fit_spec(template, net, data, spec, int(seeds[0]), previous)
         members = fit_members(
             template,
             data.X,
@@ -232,12 +224,12 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
             sample_weight=data.sample_weight,
             memory=self.memory,
             validation=validation,
-            checked=holdout,
+            checked=True,
         )
         state = _fitted_state(members)
         vars(self).update(
             state,
-            **self._decay_state(spec.vertex_weight_decay, decay_scores),
+            **chosen,
             estimator_=template,
             classes_=data.classes,
             _input_shape=data.input_shape,
@@ -245,64 +237,10 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         )
         return self
 
-    #: Whether the estimator has ``vertex_weight_decay`` (and the fitted ``vertex_weight_decay_``).
-    _vertex_decay = False
-
-    def _decay_state(self, decay, scores: dict) -> dict:
-        if not self._vertex_decay:
-            return {}
-        return {"vertex_weight_decay_": decay, "holdout_nlls_": scores}
-
-    def _holdout_decay(self, template, data, spec: SimplexSpec, seed: int, previous) -> tuple:
-        """``spec`` with the vertex decay that ``vertex_weight_decay="holdout"`` chooses, and the
-        probe's held-out NLL per decay (empty when nothing was probed)."""
-        owner = type(self).__name__
-        net = check_fit(
-            template,
-            data.X,
-            data.y,
-            data.classes,
-            self.n_members,
-            owner=owner,
-            device=self.device,
-            sample_weight=data.sample_weight,
-        )
-        if previous is not None and getattr(self, "holdout_nlls_", None):
-            # a warm start adds vertices with the decay the first fit chose
-            return replace(spec, vertex_weight_decay=self.vertex_weight_decay_), dict(self.holdout_nlls_)
-        if not is_fully_connected(net.module_):
-            return replace(spec, vertex_weight_decay="auto"), {}  # "auto" means no decay here
-        setting = f'{owner}(vertex_weight_decay="holdout") holds out a stratified half'
-        remedy = 'set vertex_weight_decay to 0.0 or "auto"'
-        check_no_sampler(template, setting, remedy)
-        kept, held_out = split_validation(
-            data,
-            HOLDOUT_FRACTION,
-            seed,
-            self.n_iter_no_change,
-            owner,
-            setting=setting,
-            remedy=f"or {remedy}",
-        )
-        try:
-            check_training_steps(net, kept.X, kept.y)
-        except ValueError as error:
-            raise ValueError(f"{setting}, on whose other half its probe member trains. {error}") from None
-        scores = probe_vertex_weight_decay(
-            template,
-            kept,
-            held_out,
-            seed,
-            spec,
-            data.classes,
-            owner=owner,
-            device=self.device,
-            verbose=self.verbose,
-            memory=self.memory,
-        )
-        # the lower held-out NLL; a tie keeps "auto", a score that is not finite loses
-        chosen = min(scores, key=lambda decay: scores[decay] if np.isfinite(scores[decay]) else np.inf)
-        return replace(spec, vertex_weight_decay=chosen), scores
+    def _fit_spec(self, template, net, data, spec: SimplexSpec, first_seed: int, previous) -> tuple:
+        """The spec the members are fitted to, and fitted attributes that go with it (a
+        subclass decides settings from the data here; ``net`` is the template initialised)."""
+        return spec, {}
 
     # ----------------------------------------------------------- file format
     def _file_members(self) -> list[Member]:
@@ -314,14 +252,8 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         return None
 
     def _restore(self, members: list[Member], extra: dict | None) -> None:
-        """Set the fitted state from members read from a file (histories and the holdout
-        probe's scores are not stored)."""
-        decay = getattr(self, "vertex_weight_decay", None)
-        vars(self).update(
-            _fitted_state(members),
-            **self._decay_state(None if decay == "holdout" else decay, {}),
-            vertex_histories_=[[] for _ in members],
-        )
+        """Set the fitted state from members read from a file (histories are not stored)."""
+        vars(self).update(_fitted_state(members), vertex_histories_=[[] for _ in members])
 
 
 def _check_warm_start_data(previous_fit: tuple, data) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,9 +10,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseSimplexEnsemble, _finite
 from ._docstrings import fill_doc
-from ._members import SimplexSpec
+from ._inputs import HOLDOUT_SPLIT, check_training_steps, split_seed
+from ._members import SimplexSpec, probe_vertex_weight_decay
+from ._training import is_fully_connected
+from ._validation import split_validation
 
 __all__ = ["ESPROClassifier"]
+
+#: The share of the rows the members fit that ``vertex_weight_decay="holdout"`` holds out
+#: to score its probe (the probe member trains on the rest).
+HOLDOUT_FRACTION = 0.5
 
 
 @fill_doc
@@ -223,8 +231,6 @@ class ESPROClassifier(BaseSimplexEnsemble):
     (2, 3)
     """
 
-    _vertex_decay = True
-
     _parameter_constraints: dict = {
         **BaseSimplexEnsemble._parameter_constraints,
         "n_vertices": [Interval(Integral, 0, None, closed="left")],
@@ -346,6 +352,61 @@ class ESPROClassifier(BaseSimplexEnsemble):
         ndarray of shape (n_samples,)
         """
         return self.classes_[np.argmax(self.predict_proba_centroids(X, norm_X=norm_X), axis=1)]
+
+    def _fit_spec(self, template, net, data, spec: SimplexSpec, first_seed: int, previous) -> tuple:
+        """``spec`` with the vertex decay the vertices train with (with ``"holdout"``, the one
+        its probe chooses), and ``vertex_weight_decay_`` and ``holdout_nlls_``."""
+        if spec.vertex_weight_decay != "holdout":
+            return spec, {"vertex_weight_decay_": spec.vertex_weight_decay, "holdout_nlls_": {}}
+        if previous is not None and getattr(self, "holdout_nlls_", None):
+            decay, scores = self.vertex_weight_decay_, dict(self.holdout_nlls_)  # a warm start keeps it
+        elif not is_fully_connected(net.module_):
+            decay, scores = "auto", {}  # "auto" means no decay here: nothing to choose
+        else:
+            scores = self._probe_decays(template, net, data, spec, split_seed(first_seed, HOLDOUT_SPLIT))
+            # the lower held-out NLL; a tie keeps "auto", a score that is not finite loses
+            decay = min(scores, key=lambda d: scores[d] if np.isfinite(scores[d]) else np.inf)
+        return replace(spec, vertex_weight_decay=decay), {
+            "vertex_weight_decay_": decay,
+            "holdout_nlls_": scores,
+        }
+
+    def _probe_decays(self, template, net, data, spec: SimplexSpec, seed: int) -> dict:
+        """The probe's held-out NLL per decay, on a stratified half of ``data``."""
+        owner = type(self).__name__
+        setting = f'{owner}(vertex_weight_decay="holdout") holds out a stratified half'
+        kept, held_out = split_validation(
+            data,
+            HOLDOUT_FRACTION,
+            seed,
+            self.n_iter_no_change,
+            owner,
+            template=template,
+            setting=setting,
+            off='set vertex_weight_decay to 0.0 or "auto"',
+            more="",
+        )
+        try:
+            check_training_steps(net, kept.X, kept.y)
+        except ValueError as error:
+            raise ValueError(f"{setting}, on whose other half its probe member trains. {error}") from None
+        return probe_vertex_weight_decay(
+            template,
+            kept,
+            held_out,
+            seed,
+            spec,
+            data.classes,
+            owner=owner,
+            device=self.device,
+            verbose=self.verbose,
+            memory=self.memory,
+        )
+
+    def _restore(self, members, extra) -> None:
+        super()._restore(members, extra)
+        decay = self.vertex_weight_decay  # a "holdout" fit's choice is in its vertices, not in the file
+        vars(self).update(vertex_weight_decay_=None if decay == "holdout" else decay, holdout_nlls_={})
 
     def _simplex_spec(self) -> SimplexSpec:
         if self.n_vertices == 0:

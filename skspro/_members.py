@@ -513,7 +513,7 @@ def _grow_validated(member: Member, X, y, seed_vertices, seed_samples, spec, val
         points = replace(spec, n_vertices=candidate.simplex.n_vertices - 1)
         weights, norm_buffers = _prediction_points(candidate, X, points, seed_samples)
         candidate = replace(candidate, sample_weights=weights, norm_buffers=norm_buffers)
-        nll = networks_nll(networks_of(candidate.net, [candidate.network_group()]), validation)
+        nll = networks_nll(sampled_networks([candidate]), validation)
         return replace(candidate, validation_nlls=(*candidate.validation_nlls, nll))
 
     best = with_points(replace(member, validation_nlls=()))
@@ -787,5 +787,5 @@ def probe_vertex_weight_decay(
         grown = fit_member(
             template, data.X, data.y, seed, replace(spec, vertex_weight_decay=decay), member=bare, **common
         )
-        scores[decay] = networks_nll(networks_of(grown.net, [grown.network_group()]), held_out)
+        scores[decay] = networks_nll(sampled_networks([grown]), held_out)
     return scores

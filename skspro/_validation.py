@@ -34,7 +34,6 @@ from .simplex import SampledNetworks, forward_networks, make_generator, sample_s
 __all__ = [
     "SimplexValidation",
     "Validation",
-    "check_no_sampler",
     "early_stopping_callbacks",
     "networks_nll",
     "split_validation",
@@ -71,15 +70,23 @@ def split_validation(
     n_iter_no_change: int,
     owner: str,
     *,
+    template=None,
     setting: str = "",
-    remedy: str = "another validation_fraction, or early_stopping=False",
+    off: str = "set early_stopping=False",
+    more: str = "another validation_fraction, ",
 ):
     """``data`` (a :class:`~skspro._inputs.FitData`) without its held-out
     rows, and the held-out :class:`Validation` (stratified).
 
-    ``setting`` and ``remedy`` word the error for the parameter that asked for
-    the split (default: ``early_stopping=True``)."""
+    Refused before any training: a split without a row of every class on
+    each side, and (given the members' ``template``) a template whose training
+    loader has its own sampler, which would draw indices of rows that are
+    gone. ``setting`` (what holds the rows out), ``off`` (how to turn it off)
+    and ``more`` (other remedies) word the errors; the defaults are
+    ``early_stopping=True``'s."""
     setting = setting or f"{owner}(early_stopping=True) holds out a stratified validation_fraction={fraction}"
+    if template is not None:
+        _check_no_sampler(template, setting, off)
     counts = np.bincount(data.y)
     n_valid = int(np.ceil(fraction * len(data.y)))
     problems = []
@@ -92,7 +99,7 @@ def split_validation(
     if problems:
         raise ValueError(
             f"{setting} of the {len(data.y)} rows, with a row of every class on each side, but "
-            f"{'; '.join(problems)}. Use more data, {remedy}."
+            f"{'; '.join(problems)}. Use more data, {more}or {off}."
         )
     rows = np.arange(len(data.y))
     train, valid = train_test_split(rows, test_size=n_valid, stratify=data.y, random_state=seed)
@@ -111,16 +118,14 @@ def split_validation(
 _SAMPLERS = ("iterator_train__sampler", "iterator_train__batch_sampler")
 
 
-def check_no_sampler(template, setting: str, remedy: str) -> None:
-    """Refuse, before any training, a template whose training loader has its own sampler
-    when ``setting`` holds rows out: the sampler would draw indices of rows that are gone."""
+def _check_no_sampler(template, setting: str, off: str) -> None:
     params = template.get_params(deep=False)
     given = [name for name in _SAMPLERS if params.get(name) is not None]
     if given:
         raise ValueError(
             f"{setting} of the rows passed to fit, but the template's {given[0]} draws indices of all "
             f"of them, so training on the rest would index rows that are not there. Remove the sampler "
-            f"(sample_weight weights rows instead), or {remedy}."
+            f"(sample_weight weights rows instead), or {off}."
         )
 
 

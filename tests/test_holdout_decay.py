@@ -8,7 +8,7 @@ import torch
 from sklearn.datasets import load_digits, make_classification
 from sklearn.preprocessing import StandardScaler
 
-import skspro._base
+import skspro._espro
 import skspro._members
 import skspro._training
 from skspro import DeepEnsembleClassifier, ESPROClassifier, default_estimator, load, save
@@ -51,7 +51,7 @@ def test_the_fitted_model_is_the_fit_with_the_chosen_decay(data):
 def test_the_probes_scores_decide(data, monkeypatch):
     X, y = data
     for scores, expected in (({"auto": 1.0, 0.0: 0.5}, 0.0), ({"auto": 0.5, 0.0: 1.0}, "auto")):
-        monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", lambda *a, s=scores, **k: dict(s))
+        monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", lambda *a, s=scores, **k: dict(s))
         model = _espro().fit(X, y)
         assert model.vertex_weight_decay_ == expected and model.holdout_nlls_ == scores
         reference = _espro(vertex_weight_decay=expected).fit(X, y)
@@ -72,7 +72,7 @@ def test_networks_that_auto_does_not_decay_are_not_probed(monkeypatch):
     template = default_estimator().set_params(
         module=SmallCNN, module__channels=4, module__n_classes=10, max_epochs=2
     )
-    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", _no_probe)
+    monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", _no_probe)
     model = _espro(estimator=template).fit(X, y[:200])
     assert model.vertex_weight_decay_ == "auto" and model.holdout_nlls_ == {}
     assert model.vertex_histories_[0][0][-1, "vertex_weight_decay"] == 0.0
@@ -95,7 +95,7 @@ def test_a_warm_start_equals_the_fit_from_scratch(data, monkeypatch, more, early
     scratch = _espro(early_stopping=early_stopping, n_iter_no_change=2, **more).fit(X, y)
     model = _espro(early_stopping=early_stopping, n_iter_no_change=2).fit(X, y)
     assert model.holdout_nlls_ == scratch.holdout_nlls_
-    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", _no_probe)  # the choice is kept
+    monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", _no_probe)  # the choice is kept
     model.set_params(warm_start=True, **more).fit(X, y)
     assert model.vertex_weight_decay_ == scratch.vertex_weight_decay_
     np.testing.assert_array_equal(model.predict_proba_networks(X), scratch.predict_proba_networks(X))
@@ -103,7 +103,8 @@ def test_a_warm_start_equals_the_fit_from_scratch(data, monkeypatch, more, early
 
 def test_a_score_that_is_not_finite_loses(data, monkeypatch):
     X, y = data
-    monkeypatch.setattr(skspro._base, "probe_vertex_weight_decay", lambda *a, **k: {"auto": np.nan, 0.0: 9.0})
+    scores = {"auto": np.nan, 0.0: 9.0}
+    monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", lambda *a, **k: dict(scores))
     assert _espro().fit(X, y).vertex_weight_decay_ == 0.0
 
 
