@@ -252,7 +252,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         vertex_epochs=10,
         vertex_lr=None,
         reg=1e-4,
-        vertex_weight_decay="auto",
+        vertex_weight_decay="holdout",
         n_train_samples=1,
         train_sampling="split",
         n_samples=10,

@@ -44,6 +44,8 @@ def test_quick_run_writes_every_method_and_the_targets(quick_run):
     assert snapshot.epochs == de.epochs and snapshot.n_networks == 5  # equal epochs, one net per cycle
     espro = rows[rows.method == "ESPRO default"].iloc[0]
     assert espro.sampled_over_members > 0 and espro.cost_s > 0
+    # the default's probe chose one of its two decays (an MLP: it is probed); the earlier default beside it
+    assert espro.holdout_choice in ("0.0", "auto") and "ESPRO auto" in methods
     assert any(c.startswith("ts_noise/") for c in rows.columns)
     assert any(c.startswith("gaussian_noise/") for c in rows.columns)  # corruptions on the image task
     markdown = (directory / "defaults-quick.md").read_text()

@@ -30,7 +30,11 @@ from skspro._fingerprint import Uncacheable, fingerprint
 from skspro.modules import MLP
 
 WINE_SIZES = {"module__input_dim": 13, "module__n_classes": 3}  # for modules other than skspro's MLP
-SETTINGS = dict(n_members=2, n_vertices=1, vertex_epochs=2, n_samples=3, random_state=0)
+# "auto", not the default "holdout": these tests count the members' and vertices' trainings and
+# entries; the holdout probe's own entries are tested in tests/test_holdout_decay.py.
+SETTINGS = dict(
+    n_members=2, n_vertices=1, vertex_epochs=2, n_samples=3, random_state=0, vertex_weight_decay="auto"
+)
 
 
 def tiny_template(**params):
@@ -314,7 +318,7 @@ def test_the_rule_behind_auto_vertex_decay_is_part_of_the_vertex_key(tmp_path, w
 
     X, y = wine
     template = tiny_template()  # an MLP: "auto" decays its vertices
-    settings = {**SETTINGS, "vertex_weight_decay": "auto"}
+    settings = SETTINGS
     ESPROClassifier(template, memory=tmp_path, **settings).fit(X, y)
     trainings.clear()
     ESPROClassifier(template, memory=tmp_path, **settings).fit(X, y)
@@ -617,6 +621,7 @@ def test_sample_and_class_weights_are_part_of_the_key(tmp_path, wine, trainings)
             n_vertices=1,
             vertex_epochs=1,
             random_state=0,
+            vertex_weight_decay="auto",
             memory=tmp_path,
             **params,
         )
@@ -630,7 +635,12 @@ def test_sample_and_class_weights_are_part_of_the_key(tmp_path, wine, trainings)
         assert trainings["vertices"] == 1 and len(entries(tmp_path)) == before + 2, change
         uncached = {k: v for k, v in change.items() if k != "sample_weight"}
         reference = ESPROClassifier(
-            tiny_template(), n_members=1, n_vertices=1, vertex_epochs=1, random_state=0
+            tiny_template(),
+            n_members=1,
+            n_vertices=1,
+            vertex_epochs=1,
+            random_state=0,
+            vertex_weight_decay="auto",
         )
         reference.set_params(**uncached).fit(X, y, sample_weight=change.get("sample_weight"))
         np.testing.assert_array_equal(fitted.predict_proba(X), reference.predict_proba(X))

@@ -21,7 +21,7 @@ ESTIMATORS = [
     SPROConnector(
         _small_template(), n_modes=2, n_connectors=1, connector_epochs=2, n_samples=3, random_state=0
     ),
-    # the probe holds out half the rows: the checks' small data sets go through it too
+    # the default ("holdout") probes the decay on half the rows; "auto" is the path without the probe
     ESPROClassifier(
         _small_template(),
         n_members=2,
@@ -29,7 +29,7 @@ ESTIMATORS = [
         vertex_epochs=2,
         n_samples=3,
         random_state=0,
-        vertex_weight_decay="holdout",
+        vertex_weight_decay="auto",
     ),
 ]
 
@@ -52,8 +52,8 @@ def _test_id(obj) -> str | None:
     collect different test ids.
     """
     if isinstance(obj, BaseEstimator):
-        holdout = getattr(obj, "vertex_weight_decay", None) == "holdout"
-        return type(obj).__name__ + ("(holdout)" if holdout else "")
+        decay = getattr(obj, "vertex_weight_decay", "holdout")  # ESPROClassifier's default
+        return type(obj).__name__ + ("" if decay == "holdout" else f"({decay})")
     if isinstance(obj, functools.partial):
         keywords = ",".join(f"{k}={v}" for k, v in obj.keywords.items())
         return f"{_test_id(obj.func)}({keywords})" if keywords else _test_id(obj.func)

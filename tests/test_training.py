@@ -461,5 +461,8 @@ def test_a_template_with_a_sampler_grows_its_vertices(wine):
         train_split=None,
         iterator_train__sampler=sampler,
     )
-    model = ESPROClassifier(template, n_members=1, vertex_epochs=2, n_samples=3, random_state=0).fit(X, y)
+    # not "holdout" (the default), which refuses a template's sampler: its probe trains on half the rows
+    model = ESPROClassifier(
+        template, n_members=1, vertex_epochs=2, n_samples=3, random_state=0, vertex_weight_decay="auto"
+    ).fit(X, y)
     assert len(model.vertex_histories_[0][0]) == 2 and np.isfinite(model.predict_proba(X)).all()
