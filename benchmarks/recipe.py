@@ -51,7 +51,10 @@ each results file lists its candidates verbatim. The runs behind the default
 
 4 members x 1 vertex won on every family; vertex weight decay won on every
 MLP task and lost on every CNN, hence ``vertex_weight_decay="auto"``
-(:func:`skspro._training.resolve_vertex_weight_decay`), 3 % per epoch.
+(:func:`skspro._training.resolve_vertex_weight_decay`), 3 % per epoch. The
+small data sets of ``recipe-tiny.md``, where it lost, and
+``recipe-holdout.md`` made ``"holdout"`` the default decay (chosen on held-out
+rows between none and ``"auto"``; ``benchmarks/results/defaults.md``).
 
 The choice: among the candidates within the deep ensemble's epochs that meet
 issue 11's targets on the validation split (``MAX_WORSE_PERCENT``,

@@ -251,6 +251,10 @@ class BaseSimplexEnsemble(TemplateMixin, NetworksPredictorMixin, ClassifierMixin
         """Nothing beyond the members."""
         return None
 
+    def _file_fitted(self) -> dict:
+        """Fitted attributes the file header stores beyond the networks: none."""
+        return {}
+
     def _restore(self, members: list[Member], extra: dict | None) -> None:
         """Set the fitted state from members read from a file (histories are not stored)."""
         vars(self).update(_fitted_state(members), vertex_histories_=[[] for _ in members])

@@ -655,6 +655,11 @@ class SPROConnector(TemplateMixin, NetworksPredictorMixin, ClassifierMixin, Base
         }
         return {"modes": self.estimators_, "fields": fields}
 
+    def _file_fitted(self) -> dict:
+        """Fitted attributes the file header stores beyond the networks: none (the curves are in
+        the connector record)."""
+        return {}
+
     def _restore(self, members: list[Member], extra: dict | None) -> None:
         """Set the fitted state from a file's member and modes (histories are not stored)."""
         nets, fields, member = extra["modes"], extra["fields"], members[0]

@@ -12,6 +12,7 @@ from ._base import BaseSimplexEnsemble, _finite
 from ._docstrings import fill_doc
 from ._inputs import HOLDOUT_SPLIT, check_training_steps, split_seed
 from ._members import SimplexSpec, probe_vertex_weight_decay
+from ._progress import show_progress
 from ._training import is_fully_connected
 from ._validation import split_validation
 
@@ -64,7 +65,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
         simplexes of similar relative size (edge length over weight norm, see
         ``relative_edge_lengths_``) across model sizes; so far it is measured
         on small digits models only.
-    vertex_weight_decay : float, "auto" or "holdout", default="auto"
+    vertex_weight_decay : float, "auto" or "holdout", default="holdout"
         Decoupled weight decay of each new vertex during its training, as in
         :class:`torch.optim.AdamW` whatever the template's optimizer: after
         every step the vertex is multiplied by ``1 - lr * vertex_weight_decay``
@@ -76,48 +77,53 @@ class ESPROClassifier(BaseSimplexEnsemble):
         weights per step; ``lr * vertex_weight_decay >= 1`` is refused). It
         comes on top of any ``weight_decay`` of the template's optimizer,
         which vertex training inherits like the rest of the optimizer's
-        settings. ``"auto"``: ``0.03 / (lr * steps)``, ``lr`` the
-        template's (the members') learning rate and ``steps`` the training
-        steps per epoch as skorch's training iterator takes them
-        (``batch_size``, ``iterator_train__drop_last`` counted): a shrink of
-        about 3 % per epoch when the vertex trains at the members' rate, on a
-        few hundred rows as on many thousands, and proportionally less with a
-        smaller ``vertex_lr`` (never more than 3 % in one step, which binds only
-        for a ``vertex_lr`` above ``steps`` times the members'); for fully connected networks (every
-        layer that holds parameters is a ``torch.nn.Linear`` or a
-        normalisation layer: :class:`skspro.modules.MLP` or your own), ``0``
-        for any other module (convolutions, embeddings, attention, recurrent
-        layers). Measured on validation data
-        (``benchmarks/results/recipe-*.md``): on the five MLP tasks of the
-        suite, where the members over-fit and vertex training made the
-        sampled networks over-confident, the decay lowered ESPRO's NLL on
-        every one (per step and per epoch); on the three CNNs, whose members
-        are not over-confident, it raised it on every one (measured with a
-        decay of 1.0 per unit of learning rate). On small data sets whose
-        members do not over-fit (wine and iris in the suite, about 100
-        training rows) it made the sampled networks under-confident and ESPRO
-        worse than the deep ensemble; the training data do not tell such
-        sets from small over-fitting ones. ``"holdout"`` chooses between
-        ``0.0`` and ``"auto"`` on held-out rows: a probe member is trained on
-        a stratified half of the training rows (seeded from ``random_state``
-        and trained as the members are, without early stopping), a simplex of
-        one vertex is grown on it with each decay, and the decay whose
-        prediction networks have the lower NLL on the other half is the one
-        the members' vertices train with (``vertex_weight_decay_``). The
+        settings.
+
+        ``"auto"``: ``0.03 / (lr * steps)``, ``lr`` the template's (the
+        members') learning rate and ``steps`` the training steps per epoch as
+        skorch's training iterator takes them (``batch_size``,
+        ``iterator_train__drop_last`` counted): a shrink of about 3 % per
+        epoch when the vertex trains at the members' rate, on a few hundred
+        rows as on many thousands, and proportionally less with a smaller
+        ``vertex_lr`` (never more than 3 % in one step, which binds only for
+        a ``vertex_lr`` above ``steps`` times the members'); for fully
+        connected networks (every layer that holds parameters is a
+        ``torch.nn.Linear`` or a normalisation layer:
+        :class:`skspro.modules.MLP` or your own), ``0`` for any other module
+        (convolutions, embeddings, attention, recurrent layers). Measured on
+        validation data (``benchmarks/results/recipe-*.md``): on the MLP
+        tasks of the suite whose members over-fit, the decay lowered ESPRO's
+        NLL on every one; on the three CNNs it raised it on every one. On
+        small data sets whose members do not over-fit (wine and iris, about
+        100 training rows) it made the sampled networks under-confident and
+        ESPRO 13-24 % worse than the deep ensemble; the training data do not
+        tell such sets from small over-fitting ones.
+
+        ``"holdout"`` (the default) lets held-out rows choose between ``0.0``
+        and ``"auto"``: a probe member is trained on a stratified half of the
+        training rows (seeded from ``random_state`` and trained as the
+        members are, without early stopping), a simplex of one vertex is
+        grown on it with each decay, and the decay whose prediction networks
+        have the lower NLL on the other half is the one the members' vertices
+        train with (``vertex_weight_decay_``; a tie keeps ``"auto"``). The
         probe is not part of the model, whose members are those of the fit
-        without it; its split does not depend on ``n_members`` or
-        ``n_vertices``, so a warm start equals the fit from scratch. It adds
-        a fifth to a quarter to the training time (one probe fit, not run in
-        parallel with the members: more with ``n_jobs``), nothing for modules
-        that ``"auto"`` does not decay. On nine MLP tasks of the suite it
-        chose ``0`` on wine and iris (and on 4 of 5 seeds of the digits MLP)
-        and ``"auto"`` where the members over-fit, and its raw test NLL was never worse than the
-        deep ensemble's by more than 1 %
-        (``benchmarks/results/recipe-holdout.md``, docs/tuning.rst); the
-        rows choose for clean NLL (on the digits MLP, where it dropped the
-        decay, more shift cells were worse than the deep ensemble's). A
-        cross-validation of the two values (``GridSearchCV``) decides on more
-        rows at several times the cost.
+        without it, trained on all the rows; its split does not depend on
+        ``n_members`` or ``n_vertices``, so a warm start equals the fit from
+        scratch. It adds a tenth to a half to the training time (one probe
+        fit, not run in parallel with the members: more with ``n_jobs``),
+        nothing for modules that ``"auto"`` does not decay, which are not
+        probed. On the 12 data sets of ``benchmarks/results/defaults.md`` its
+        raw test NLL was not worse than the deep ensemble's beyond seed
+        noise on any, and its sampled networks were not worse than their
+        members on any; the rows choose for clean NLL: on the digits MLP,
+        where it dropped the decay, more shift cells were worse than the
+        deep ensemble's than with ``"auto"``. Choose ``"auto"`` for the
+        deep ensemble's training cost without the probe, or where shift
+        matters more than clean NLL; it also refuses templates with their
+        own ``iterator_train__sampler``, whose indices cover all the rows.
+        A cross-validation of the two values (``GridSearchCV``) decides on
+        more rows at several times the cost (docs/tuning.rst).
+
         Set a number to choose. The value used, when it is not 0, is in each
         vertex's history: ``vertex_histories_[i][j][-1, "vertex_weight_decay"]``.
     n_train_samples : int, default=1
@@ -176,13 +182,19 @@ class ESPROClassifier(BaseSimplexEnsemble):
     vertex_weight_decay_ : float or "auto"
         The vertex decay the vertices trained in the last fit trained with:
         ``vertex_weight_decay`` as given, or with ``"holdout"`` the value it chose (``"auto"`` without
-        probing for modules that ``"auto"`` does not decay); ``None`` after
-        :func:`skspro.load` of a ``"holdout"`` fit (the choice is in the
-        vertices, not in the file). A warm start keeps the first fit's choice.
+        probing for modules that ``"auto"`` does not decay). Files keep it
+        (``None`` after :func:`skspro.load` of a ``"holdout"`` fit saved by
+        a version that did not). A warm start keeps the first fit's choice.
     holdout_nlls_ : dict
         With ``"holdout"``: the probe's held-out NLL per decay,
-        ``{"auto": ..., 0.0: ...}``. Empty otherwise, and after
-        :func:`skspro.load`.
+        ``{"auto": ..., 0.0: ...}`` (empty when nothing was probed). Files
+        keep it.
+    holdout_fit_time_ : float
+        Training seconds of the probe's member and vertices (counted as
+        ``member_fit_times_`` and ``vertex_fit_times_`` count theirs; in
+        ``fit_time_``, not in those). 0 when nothing was probed; files keep
+        it (NaN after :func:`skspro.load` of a ``"holdout"`` fit saved by a
+        version that did not).
     log_volumes_ : ndarray of shape (n_members, n_kept)
         Log-volume of each simplex after each added vertex.
     relative_edge_lengths_ : ndarray of shape (n_members, n_kept)
@@ -357,22 +369,35 @@ class ESPROClassifier(BaseSimplexEnsemble):
         """``spec`` with the vertex decay the vertices train with (with ``"holdout"``, the one
         its probe chooses), and ``vertex_weight_decay_`` and ``holdout_nlls_``."""
         if spec.vertex_weight_decay != "holdout":
-            return spec, {"vertex_weight_decay_": spec.vertex_weight_decay, "holdout_nlls_": {}}
-        if previous is not None and getattr(self, "holdout_nlls_", None):
-            decay, scores = self.vertex_weight_decay_, dict(self.holdout_nlls_)  # a warm start keeps it
+            decay, scores, seconds = spec.vertex_weight_decay, {}, 0.0
+        elif previous is not None and getattr(self, "holdout_nlls_", None):
+            # a warm start keeps the choice
+            decay, scores, seconds = (
+                self.vertex_weight_decay_,
+                dict(self.holdout_nlls_),
+                self.holdout_fit_time_,
+            )
         elif not is_fully_connected(net.module_):
-            decay, scores = "auto", {}  # "auto" means no decay here: nothing to choose
+            decay, scores, seconds = "auto", {}, 0.0  # "auto" means no decay here: nothing to choose
         else:
-            scores = self._probe_decays(template, net, data, spec, split_seed(first_seed, HOLDOUT_SPLIT))
+            seed = split_seed(first_seed, HOLDOUT_SPLIT)
+            scores, seconds = self._probe_decays(template, net, data, spec, seed)
             # the lower held-out NLL; a tie keeps "auto", a score that is not finite loses
             decay = min(scores, key=lambda d: scores[d] if np.isfinite(scores[d]) else np.inf)
+            if show_progress(self.verbose):
+                from tqdm.auto import tqdm
+
+                nlls = ", ".join(f"{d!r}: {nll:.4g}" for d, nll in scores.items())
+                owner = type(self).__name__
+                tqdm.write(f'{owner}(vertex_weight_decay="holdout") chose {decay!r} (held-out NLL {nlls})')
         return replace(spec, vertex_weight_decay=decay), {
             "vertex_weight_decay_": decay,
             "holdout_nlls_": scores,
+            "holdout_fit_time_": float(seconds),
         }
 
-    def _probe_decays(self, template, net, data, spec: SimplexSpec, seed: int) -> dict:
-        """The probe's held-out NLL per decay, on a stratified half of ``data``."""
+    def _probe_decays(self, template, net, data, spec: SimplexSpec, seed: int) -> tuple[dict, float]:
+        """The probe's held-out NLL per decay, on a stratified half of ``data``, and its training seconds."""
         owner = type(self).__name__
         setting = f'{owner}(vertex_weight_decay="holdout") holds out a stratified half'
         kept, held_out = split_validation(
@@ -403,10 +428,26 @@ class ESPROClassifier(BaseSimplexEnsemble):
             memory=self.memory,
         )
 
+    def _file_fitted(self) -> dict:
+        """The decay the vertices trained with and the probe's scores (JSON keys: ``"0.0"``)."""
+        scores = {str(decay): float(nll) for decay, nll in self.holdout_nlls_.items()}
+        return {
+            "vertex_weight_decay_": self.vertex_weight_decay_,
+            "holdout_nlls_": scores,
+            "holdout_fit_time_": self.holdout_fit_time_,
+        }
+
     def _restore(self, members, extra) -> None:
         super()._restore(members, extra)
-        decay = self.vertex_weight_decay  # a "holdout" fit's choice is in its vertices, not in the file
-        vars(self).update(vertex_weight_decay_=None if decay == "holdout" else decay, holdout_nlls_={})
+        fitted = extra["fitted"]
+        decay = self.vertex_weight_decay
+        # files written before the header kept the choice: None for a "holdout" fit
+        chosen = fitted.get("vertex_weight_decay_", None if decay == "holdout" else decay)
+        scores = {
+            key if key == "auto" else float(key): nll for key, nll in fitted.get("holdout_nlls_", {}).items()
+        }
+        seconds = fitted.get("holdout_fit_time_", float("nan") if decay == "holdout" else 0.0)
+        vars(self).update(vertex_weight_decay_=chosen, holdout_nlls_=scores, holdout_fit_time_=seconds)
 
     def _simplex_spec(self) -> SimplexSpec:
         if self.n_vertices == 0:

@@ -44,6 +44,7 @@ __all__ = [
     "label_array",
     "check_sizes",
     "check_template_settings",
+    "fitted_fields",
     "module_shapes",
     "template_settings",
     "template_shapes",
@@ -320,6 +321,28 @@ CONNECTOR_MODE_ARRAYS = (
     "mode_train_loss_",
     "mode_train_accuracy_",
 )
+
+
+def fitted_fields(path, fitted) -> dict:
+    """The fitted attributes a header stores beyond the networks (``vertex_weight_decay_``,
+    ``holdout_nlls_`` and ``holdout_fit_time_`` of an ESPRO fit), refused unless each has its type."""
+    if not isinstance(fitted, dict) or set(fitted) - {
+        "vertex_weight_decay_",
+        "holdout_nlls_",
+        "holdout_fit_time_",
+    }:
+        raise _refuse(path, "its record of fitted attributes is not one skspro writes.")
+    decay = fitted.get("vertex_weight_decay_", None)
+    if not (decay is None or decay == "auto" or (isinstance(decay, Real) and decay >= 0)):
+        raise _refuse(path, f"its fitted vertex_weight_decay_ {decay!r} is not a decay.")
+    scores = fitted.get("holdout_nlls_", {})
+    if not isinstance(scores, dict) or not all(
+        k in ("auto", "0.0") and isinstance(v, Real) for k, v in scores.items()
+    ):
+        raise _refuse(path, "its holdout_nlls_ are not the probe's scores per decay.")
+    if not isinstance(fitted.get("holdout_fit_time_", 0.0), Real):
+        raise _refuse(path, "its holdout_fit_time_ is not a number of seconds.")
+    return dict(fitted)
 
 
 def connector_fields(path, payload: dict) -> dict:

@@ -31,6 +31,7 @@ from ._file_checks import (
     check_sizes,
     check_template_settings,
     connector_fields,
+    fitted_fields,
     label_array,
     module_shapes,
     template_settings,
@@ -165,6 +166,7 @@ def _meta(estimator) -> dict:
         "input_shape": list(estimator._input_shape),
         "n_networks": int(estimator.n_networks_),
         "template": template_settings(estimator._file_members()[0].net),
+        "fitted": estimator._file_fitted(),  # fitted attributes beyond the networks; older readers skip it
     }
 
 
@@ -321,10 +323,10 @@ def load(
     members = [_member(saved, fresh_net) for saved in payload["members"]]
     if shapes is None:
         check_shapes(path, payload, module_shapes(members[0].net.module_), meta["n_networks"])
-    extra = None
+    extra = {"fitted": fitted_fields(path, meta.get("fitted", {}))}  # files before it hold none
     if "connector" in payload:  # the connector's modes and curves
         modes = [fresh_net(state) for state in payload["modes"]]
-        extra = {"modes": modes, "fields": connector_fields(path, payload)}
+        extra.update(modes=modes, fields=connector_fields(path, payload))
     vars(model).update(
         estimator_=template, classes_=classes, n_features_in_=meta["n_features_in"], _input_shape=input_shape
     )

@@ -759,7 +759,7 @@ def probe_vertex_weight_decay(
     device: str | None = None,
     verbose: int = 0,
     memory=None,
-) -> dict:
+) -> tuple[dict, float]:
     """Held-out NLL of a probe member's simplex for each of :data:`HOLDOUT_DECAYS`.
 
     One member is trained on ``data`` (a :class:`~skspro._inputs.FitData`, the
@@ -768,8 +768,10 @@ def probe_vertex_weight_decay(
     on it from the same vertex seed and sample points (one vertex whatever
     ``spec.n_vertices``, so the choice does not depend on it), and the
     prediction networks of each are scored on ``held_out``. Returns
-    ``{decay: nll}``; the caller fits its members with the decay of the lowest
-    (``vertex_weight_decay="holdout"``).
+    ``{decay: nll}``, for which the caller fits its members with the decay of
+    the lowest (``vertex_weight_decay="holdout"``), and the training seconds
+    of the probe's member and vertices (as ``member_fit_times_`` counts them:
+    a cached network's are those of its training).
     """
     inputs = {"X": data.X, "y": data.y, "sample_weight": data.sample_weight}
     cache = member_cache(memory, template, inputs, classes)
@@ -782,10 +784,11 @@ def probe_vertex_weight_decay(
     )
     spec = replace(spec, n_vertices=1)
     bare = fit_member(template, data.X, data.y, seed, replace(spec, n_vertices=0), **common)
-    scores = {}
+    scores, seconds = {}, bare.fit_time
     for decay in HOLDOUT_DECAYS:
         grown = fit_member(
             template, data.X, data.y, seed, replace(spec, vertex_weight_decay=decay), member=bare, **common
         )
         scores[decay] = networks_nll(sampled_networks([grown]), held_out)
-    return scores
+        seconds += sum(grown.vertex_times)
+    return scores, seconds

@@ -168,7 +168,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(
         "\nnll: negative log-likelihood (lower is better); ece: expected calibration error, "
         "15 equal-width bins; brier: multiclass Brier score; fit_time_s: seconds of training "
-        "(members and vertices, no start-up); train_epochs: epochs of all members plus vertex epochs."
+        "(members, vertices and ESPRO's decay probe, no start-up); train_epochs: epochs of all members "
+        "plus vertex epochs (not the probe's, on half the rows)."
     )
     return 0
 

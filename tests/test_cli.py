@@ -85,12 +85,14 @@ def test_demo_table_matches_the_models_own_scores(quick_demo):
     assert table["train_epochs"].tolist() == [epochs, 2 * epochs, 4 * epochs, 2 * (epochs + vertex_epochs)]
     assert table["networks_at_predict"].tolist() == [1, 2, 4, 2 * QUICK["n_samples"]]
     # every network is trained once: ESPRO's members are the 2-member ensemble's, whose members open the
-    # 4-member one; so ESPRO's cost is theirs plus its vertices, and no fit time counts start-up
+    # 4-member one; so ESPRO's cost is theirs plus its vertices and its decay probe (an MLP: probed),
+    # and no fit time counts start-up
     small, large, espro = (models[n] for n in list(models)[1:])
     np.testing.assert_array_equal(espro.member_fit_times_, small.member_fit_times_)
     np.testing.assert_array_equal(large.member_fit_times_[:2], small.member_fit_times_)
+    assert espro.holdout_fit_time_ > 0
     assert table.loc["ESPRO (2 x 2 vertices)", "fit_time_s"] == pytest.approx(
-        small.member_fit_times_.sum() + espro.vertex_fit_times_.sum()
+        small.member_fit_times_.sum() + espro.vertex_fit_times_.sum() + espro.holdout_fit_time_
     )
 
 

@@ -408,7 +408,7 @@ def test_a_file_written_before_vertex_weight_decay_loads_with_the_decay_it_was_f
     payload["meta"] = json.dumps(meta)
     torch.save(payload, tmp_path / "older.pt")
     loaded = load(tmp_path / "older.pt", ESPROClassifier(tiny_template()))
-    assert loaded.vertex_weight_decay == 0.0  # not today's default "auto"
+    assert loaded.vertex_weight_decay == 0.0  # not today's default "holdout"
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     stored = load(tmp_path / "model.pt", ESPROClassifier(tiny_template(), vertex_weight_decay=3.0))
     assert stored.vertex_weight_decay == 0.0

@@ -43,6 +43,10 @@ def test_the_fitted_model_is_the_fit_with_the_chosen_decay(data):
     chosen = _espro(vertex_weight_decay=model.vertex_weight_decay_).fit(X, y)
     # same members (their seeds come first), same vertices, same sample points: bit for bit
     np.testing.assert_array_equal(model.predict_proba_networks(X), chosen.predict_proba_networks(X))
+    # the probe's training is counted in fit_time_, beside the members' and vertices'
+    trained = model.member_fit_times_.sum() + np.nansum(model.vertex_fit_times_)
+    assert 0 < model.holdout_fit_time_ and trained + model.holdout_fit_time_ <= model.fit_time_
+    assert chosen.holdout_fit_time_ == 0.0
     again = _espro().fit(X, y)
     assert again.holdout_nlls_ == scores
     np.testing.assert_array_equal(model.predict_proba(X), again.predict_proba(X))
@@ -51,9 +55,12 @@ def test_the_fitted_model_is_the_fit_with_the_chosen_decay(data):
 def test_the_probes_scores_decide(data, monkeypatch):
     X, y = data
     for scores, expected in (({"auto": 1.0, 0.0: 0.5}, 0.0), ({"auto": 0.5, 0.0: 1.0}, "auto")):
-        monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", lambda *a, s=scores, **k: dict(s))
+        monkeypatch.setattr(
+            skspro._espro, "probe_vertex_weight_decay", lambda *a, s=scores, **k: (dict(s), 1.5)
+        )
         model = _espro().fit(X, y)
         assert model.vertex_weight_decay_ == expected and model.holdout_nlls_ == scores
+        assert model.holdout_fit_time_ == 1.5
         reference = _espro(vertex_weight_decay=expected).fit(X, y)
         np.testing.assert_array_equal(model.predict_proba(X), reference.predict_proba(X))
 
@@ -104,19 +111,44 @@ def test_a_warm_start_equals_the_fit_from_scratch(data, monkeypatch, more, early
 def test_a_score_that_is_not_finite_loses(data, monkeypatch):
     X, y = data
     scores = {"auto": np.nan, 0.0: 9.0}
-    monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", lambda *a, **k: dict(scores))
+    monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", lambda *a, **k: (dict(scores), 1.5))
     assert _espro().fit(X, y).vertex_weight_decay_ == 0.0
 
 
-def test_files_keep_the_networks_but_not_the_probe(data, tmp_path):
+def test_files_keep_the_choice_and_the_probes_scores(data, tmp_path, monkeypatch):
+    import json
+
     X, y = data
     model = _espro().fit(X, y)
     loaded = _saved_and_loaded(model, tmp_path / "model.pt")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert loaded.vertex_weight_decay == "holdout"
-    assert loaded.vertex_weight_decay_ is None and loaded.holdout_nlls_ == {}
+    assert loaded.vertex_weight_decay_ == model.vertex_weight_decay_
+    assert loaded.holdout_nlls_ == model.holdout_nlls_ and set(loaded.holdout_nlls_) == {"auto", 0.0}
+    assert loaded.holdout_fit_time_ == model.holdout_fit_time_ > 0
+    # a warm start from the loaded model keeps the choice: the probe does not run again
+    monkeypatch.setattr(skspro._espro, "probe_vertex_weight_decay", _no_probe)
+    grown = loaded.set_params(warm_start=True, n_members=3).fit(X, y)
+    assert grown.vertex_weight_decay_ == model.vertex_weight_decay_
     plain = _saved_and_loaded(_espro(vertex_weight_decay=0.0).fit(X, y), tmp_path / "plain.pt")
-    assert plain.vertex_weight_decay_ == 0.0
+    assert plain.vertex_weight_decay_ == 0.0 and plain.holdout_nlls_ == {}
+    # files written before the header kept the choice load without it
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    meta = json.loads(payload["meta"])
+    del meta["fitted"]
+    payload["meta"] = json.dumps(meta)
+    torch.save(payload, tmp_path / "older.pt")
+    older = load(tmp_path / "older.pt", _espro())
+    assert (
+        older.vertex_weight_decay_ is None and older.holdout_nlls_ == {} and np.isnan(older.holdout_fit_time_)
+    )
+    np.testing.assert_array_equal(older.predict_proba(X), model.predict_proba(X))
+    # a header whose record is not one skspro writes is refused, naming it
+    for bad in ({"vertex_weight_decay_": -1.0}, {"holdout_nlls_": {"0.5": 1.0}}, {"other": 1}):
+        payload["meta"] = json.dumps({**meta, "fitted": bad})
+        torch.save(payload, tmp_path / "bad.pt")
+        with pytest.raises(ValueError, match="not a valid skspro weights file"):
+            load(tmp_path / "bad.pt", _espro())
 
 
 def _saved_and_loaded(model, path):
