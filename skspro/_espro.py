@@ -119,8 +119,10 @@ class ESPROClassifier(BaseSimplexEnsemble):
         where it dropped the decay, more shift cells were worse than the
         deep ensemble's than with ``"auto"``. Choose ``"auto"`` for the
         deep ensemble's training cost without the probe, or where shift
-        matters more than clean NLL; it also refuses templates with their
-        own ``iterator_train__sampler``, whose indices cover all the rows.
+        matters more than clean NLL. ``"holdout"`` refuses templates with
+        their own ``iterator_train__sampler`` (its indices cover all the
+        rows, not the probe's half) and classes with a single row (a
+        stratified half needs two); ``"auto"`` takes both.
         A cross-validation of the two values (``GridSearchCV``) decides on
         more rows at several times the cost (docs/tuning.rst).
 
@@ -179,12 +181,15 @@ class ESPROClassifier(BaseSimplexEnsemble):
         (the last one was rejected when fewer than ``n_vertices`` were kept).
         Empty lists otherwise, and after :func:`skspro.load` (the held-out
         scores, like the training histories, are not stored in the file).
-    vertex_weight_decay_ : float or "auto"
+    vertex_weight_decay_ : float, "auto" or None
         The vertex decay the vertices trained in the last fit trained with:
         ``vertex_weight_decay`` as given, or with ``"holdout"`` the value it chose (``"auto"`` without
         probing for modules that ``"auto"`` does not decay). Files keep it
         (``None`` after :func:`skspro.load` of a ``"holdout"`` fit saved by
-        a version that did not). A warm start keeps the first fit's choice.
+        a version that did not). A warm start with ``"holdout"`` keeps the
+        choice of the fit it continues when that fit probed; a warm start
+        that changes ``vertex_weight_decay`` trains the new vertices with the
+        new setting (as any changed parameter) and reports that.
     holdout_nlls_ : dict
         With ``"holdout"``: the probe's held-out NLL per decay,
         ``{"auto": ..., 0.0: ...}`` (empty when nothing was probed). Files
@@ -414,7 +419,10 @@ class ESPROClassifier(BaseSimplexEnsemble):
         try:
             check_training_steps(net, kept.X, kept.y)
         except ValueError as error:
-            raise ValueError(f"{setting}, on whose other half its probe member trains. {error}") from None
+            raise ValueError(
+                f"{setting}, on whose other half its probe member trains. {error} Or set "
+                'vertex_weight_decay to 0.0 or "auto" (no probe).'
+            ) from None
         return probe_vertex_weight_decay(
             template,
             kept,
@@ -431,10 +439,11 @@ class ESPROClassifier(BaseSimplexEnsemble):
     def _file_fitted(self) -> dict:
         """The decay the vertices trained with and the probe's scores (JSON keys: ``"0.0"``)."""
         scores = {str(decay): float(nll) for decay, nll in self.holdout_nlls_.items()}
+        decay = self.vertex_weight_decay_
         return {
-            "vertex_weight_decay_": self.vertex_weight_decay_,
+            "vertex_weight_decay_": decay if decay is None or isinstance(decay, str) else float(decay),
             "holdout_nlls_": scores,
-            "holdout_fit_time_": self.holdout_fit_time_,
+            "holdout_fit_time_": float(self.holdout_fit_time_),
         }
 
     def _restore(self, members, extra) -> None:

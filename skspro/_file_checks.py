@@ -323,25 +323,38 @@ CONNECTOR_MODE_ARRAYS = (
 )
 
 
-def fitted_fields(path, fitted) -> dict:
+def fitted_fields(path, fitted, given=None) -> dict:
     """The fitted attributes a header stores beyond the networks (``vertex_weight_decay_``,
-    ``holdout_nlls_`` and ``holdout_fit_time_`` of an ESPRO fit), refused unless each has its type."""
+    ``holdout_nlls_`` and ``holdout_fit_time_`` of an ESPRO fit), refused unless each has its
+    type and they agree with each other and with ``given``, the stored ``vertex_weight_decay``."""
     if not isinstance(fitted, dict) or set(fitted) - {
         "vertex_weight_decay_",
         "holdout_nlls_",
         "holdout_fit_time_",
     }:
         raise _refuse(path, "its record of fitted attributes is not one skspro writes.")
-    decay = fitted.get("vertex_weight_decay_", None)
-    if not (decay is None or decay == "auto" or (isinstance(decay, Real) and decay >= 0)):
+    if not fitted:
+        return {}
+    decay = fitted.get("vertex_weight_decay_")
+    number = isinstance(decay, Real) and not isinstance(decay, bool) and math.isfinite(decay) and decay >= 0
+    if not (decay is None or decay == "auto" or number):
         raise _refuse(path, f"its fitted vertex_weight_decay_ {decay!r} is not a decay.")
     scores = fitted.get("holdout_nlls_", {})
-    if not isinstance(scores, dict) or not all(
-        k in ("auto", "0.0") and isinstance(v, Real) for k, v in scores.items()
-    ):
+    if not isinstance(scores, dict) or set(scores) not in (set(), {"auto", "0.0"}):
         raise _refuse(path, "its holdout_nlls_ are not the probe's scores per decay.")
-    if not isinstance(fitted.get("holdout_fit_time_", 0.0), Real):
+    if not all(isinstance(v, Real) and not isinstance(v, bool) for v in scores.values()):
+        raise _refuse(path, "its holdout_nlls_ are not numbers.")
+    seconds = fitted.get("holdout_fit_time_", 0.0)
+    if not (
+        isinstance(seconds, Real) and not isinstance(seconds, bool) and (math.isnan(seconds) or seconds >= 0)
+    ):
         raise _refuse(path, "its holdout_fit_time_ is not a number of seconds.")
+    if scores and given != "holdout":
+        raise _refuse(
+            path, f"it holds a decay probe's scores, but vertex_weight_decay={given!r} probes nothing."
+        )
+    if given == "holdout" and scores and decay not in ("auto", 0.0):
+        raise _refuse(path, f"its probe's choice {decay!r} is not one of the decays it scores.")
     return dict(fitted)
 
 

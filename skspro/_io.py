@@ -323,7 +323,8 @@ def load(
     members = [_member(saved, fresh_net) for saved in payload["members"]]
     if shapes is None:
         check_shapes(path, payload, module_shapes(members[0].net.module_), meta["n_networks"])
-    extra = {"fitted": fitted_fields(path, meta.get("fitted", {}))}  # files before it hold none
+    given = meta["params"].get("vertex_weight_decay")
+    extra = {"fitted": fitted_fields(path, meta.get("fitted", {}), given)}  # files before it hold none
     if "connector" in payload:  # the connector's modes and curves
         modes = [fresh_net(state) for state in payload["modes"]]
         extra.update(modes=modes, fields=connector_fields(path, payload))

@@ -144,11 +144,36 @@ def test_files_keep_the_choice_and_the_probes_scores(data, tmp_path, monkeypatch
     )
     np.testing.assert_array_equal(older.predict_proba(X), model.predict_proba(X))
     # a header whose record is not one skspro writes is refused, naming it
-    for bad in ({"vertex_weight_decay_": -1.0}, {"holdout_nlls_": {"0.5": 1.0}}, {"other": 1}):
-        payload["meta"] = json.dumps({**meta, "fitted": bad})
+    fitted = json.loads(torch.load(tmp_path / "model.pt", weights_only=True)["meta"])["fitted"]
+    for bad in (
+        {"vertex_weight_decay_": -1.0},
+        {"vertex_weight_decay_": True},
+        {"vertex_weight_decay_": float("inf")},
+        {"holdout_nlls_": {"0.5": 1.0, "auto": 1.0}},
+        {"holdout_nlls_": {"auto": 1.0}},  # the probe scores both
+        {"holdout_fit_time_": -5.0},
+        {"vertex_weight_decay_": 0.5},  # not a decay the probe chooses from
+        {"other": 1},
+    ):
+        payload["meta"] = json.dumps({**meta, "fitted": {**fitted, **bad}})
         torch.save(payload, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match="not a valid skspro weights file"):
             load(tmp_path / "bad.pt", _espro())
+    # probe scores beside a setting that probes nothing
+    payload["meta"] = json.dumps(
+        {**meta, "params": {**meta["params"], "vertex_weight_decay": 0.0}, "fitted": fitted}
+    )
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="probes nothing"):
+        load(tmp_path / "bad.pt", _espro())
+
+
+def test_a_decay_given_as_a_numpy_number_is_saved(data, tmp_path):
+    X, y = data
+    model = _espro(vertex_weight_decay=np.float32(0.5)).fit(X, y)
+    loaded = _saved_and_loaded(model, tmp_path / "model.pt")
+    assert loaded.vertex_weight_decay_ == pytest.approx(0.5)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def _saved_and_loaded(model, path):
@@ -186,6 +211,6 @@ def test_a_batch_larger_than_the_probes_half_is_refused_before_training(data, mo
     template = default_estimator().set_params(max_epochs=2, batch_size=200, iterator_train__drop_last=True)
     monkeypatch.setattr(skspro._members, "fit_member", _no_probe)
     with pytest.raises(
-        ValueError, match=r'"holdout"\) holds out .* its probe member .* no minibatch on the 120'
+        ValueError, match=r'"holdout"\) holds out .* its probe member .* no minibatch on the 120.* or "auto"'
     ):
         _espro(template).fit(X, y)
