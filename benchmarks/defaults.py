@@ -5,7 +5,7 @@ seed, shared by every method; the methods fit on the training part only) the
 same template (the default MLP sized for the data, or a given CNN) is trained
 by:
 
-* ``DE-1`` .. ``DE-8``: one ``DeepEnsembleClassifier(n_members=8)`` fit; the
+* ``DE-1`` .. ``DE-12``: one ``DeepEnsembleClassifier(n_members=12)`` fit; the
   ensemble of its first k members is ``DE-k`` (the deep-ensemble curve; cost:
   the first k members' training seconds). Member seeds are drawn in order
   from ``random_state``, so the first ``n_members`` members of this fit are
