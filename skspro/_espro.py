@@ -372,7 +372,7 @@ class ESPROClassifier(BaseSimplexEnsemble):
 
     def _fit_spec(self, template, net, data, spec: SimplexSpec, first_seed: int, previous) -> tuple:
         """``spec`` with the vertex decay the vertices train with (with ``"holdout"``, the one
-        its probe chooses), and ``vertex_weight_decay_`` and ``holdout_nlls_``."""
+        its probe chooses), and ``vertex_weight_decay_``, ``holdout_nlls_`` and ``holdout_fit_time_``."""
         if spec.vertex_weight_decay != "holdout":
             decay, scores, seconds = spec.vertex_weight_decay, {}, 0.0
         elif previous is not None and getattr(self, "holdout_nlls_", None):

@@ -613,18 +613,11 @@ def test_sample_and_class_weights_are_part_of_the_key(tmp_path, wine, trainings)
     one_changed = w.copy()
     one_changed[7] = np.nextafter(np.float32(w[7]), np.float32(10.0))  # weights train as float32
 
+    settings = dict(n_members=1, n_vertices=1, vertex_epochs=1, random_state=0, vertex_weight_decay="auto")
+
     def fit(**params):
         sample_weight = params.pop("sample_weight", None)
-        model = ESPROClassifier(
-            tiny_template(),
-            n_members=1,
-            n_vertices=1,
-            vertex_epochs=1,
-            random_state=0,
-            vertex_weight_decay="auto",
-            memory=tmp_path,
-            **params,
-        )
+        model = ESPROClassifier(tiny_template(), memory=tmp_path, **settings, **params)
         return model.fit(X, y, sample_weight=sample_weight)
 
     fit(sample_weight=w)
@@ -634,14 +627,7 @@ def test_sample_and_class_weights_are_part_of_the_key(tmp_path, wine, trainings)
         fitted = fit(**change)
         assert trainings["vertices"] == 1 and len(entries(tmp_path)) == before + 2, change
         uncached = {k: v for k, v in change.items() if k != "sample_weight"}
-        reference = ESPROClassifier(
-            tiny_template(),
-            n_members=1,
-            n_vertices=1,
-            vertex_epochs=1,
-            random_state=0,
-            vertex_weight_decay="auto",
-        )
+        reference = ESPROClassifier(tiny_template(), **settings)
         reference.set_params(**uncached).fit(X, y, sample_weight=change.get("sample_weight"))
         np.testing.assert_array_equal(fitted.predict_proba(X), reference.predict_proba(X))
     trainings.clear()
